@@ -1,0 +1,16 @@
+"""dlopt: the vectorized NumPy core of "Everything is a Mapping".
+
+One concept per module:
+
+- ``dlopt.maps``       layers as maps with forward and backward passes
+- ``dlopt.losses``     loss functions returning ``(loss, grad)``
+- ``dlopt.gradcheck``  numerical gradient checking in float64
+- ``dlopt.mlp``        a small multilayer perceptron composed of maps
+- ``dlopt.optim``      optimizers as gradient transformations
+- ``dlopt.schedules``  learning-rate schedules (functions of the step)
+- ``dlopt.data``       small real data sets that ship offline
+
+Notation follows the book: a batch ``X`` has shape ``(N, D)``; a layer
+``z = X W + b`` has ``W`` of shape ``(D, M)`` and ``b`` of shape ``(M,)``.
+"""
+__version__ = "0.1.0"
