@@ -10,7 +10,8 @@ One concept per module:
 - ``dlopt.schedules``  learning-rate schedules (functions of the step)
 - ``dlopt.data``       small real data sets that ship offline
 
-Notation follows the book: a batch ``X`` has shape ``(N, D)``; a layer
-``z = X W + b`` has ``W`` of shape ``(D, M)`` and ``b`` of shape ``(M,)``.
+Notation follows the book (book/notation.md): a batch ``X`` has shape
+``(N, D)``; a layer ``Z = X W^T + b`` has ``W`` of shape ``(M, D)``, (out,
+in) as in ``torch.nn.Linear``, and ``b`` of shape ``(M,)``.
 """
 __version__ = "0.1.0"

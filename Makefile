@@ -1,0 +1,60 @@
+# "Everything is a Mapping": one entry point for readers, students and
+# instructors. The two commands a new machine needs:
+#   make build   # venv, pinned packages, dlopt, site assets, the book
+#   make test    # the whole test suite (builds first if needed)
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+export PATH := $(BIN):$(PATH)
+export PYDEVD_DISABLE_FILE_VALIDATION := 1
+export MPLBACKEND := Agg
+JB_FLAGS := -W -n --keep-going
+
+.PHONY: build venv assets book book-clean test test-fast release bench clean
+
+build: venv assets book
+
+# The virtual environment, reinstalled whenever a pin changes.
+venv: $(VENV)/.installed
+$(VENV)/.installed: requirements.txt constraints.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -r requirements.txt -c constraints.txt
+	$(BIN)/python -m pip install -q --no-deps -e .
+	touch $@
+
+# Scripts the site serves itself (no CDN), from the npm registry.
+assets: _static/mathjax/tex-chtml.js
+_static/mathjax/tex-chtml.js: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	rm -rf _static/mathjax
+	cp -r node_modules/mathjax/es5 _static/mathjax
+	touch $@
+
+# Executes every chapter (cached in _build/.jupyter_cache), warnings and
+# execution errors fail the build, and only the TOC's files are built.
+book: venv assets
+	$(BIN)/jupyter-book build . $(JB_FLAGS)
+
+book-clean:
+	rm -rf _build
+
+test: build
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The unit tests alone (no book, no nbgrader runs): seconds, not minutes.
+test-fast: venv
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+# Regenerate the student release exercises/ from solutions/.
+release: venv
+	mkdir -p _grading
+	for a in $$(ls solutions); do \
+	  $(BIN)/nbgrader generate_assignment $$a --force || exit 1; done
+
+bench: venv
+	for f in bench/bench_*.py; do $(BIN)/python $$f || exit 1; done
+
+clean:
+	rm -rf _build _static/mathjax node_modules _grading

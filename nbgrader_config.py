@@ -1,0 +1,35 @@
+"""nbgrader configuration of the course.
+
+nbgrader's source/release folders are this repository's ``solutions/``
+(instructor version: solutions and hidden tests) and ``exercises/`` (the
+student release, generated, never edited by hand). Everything produced
+while grading (submissions, autograded copies, feedback, the gradebook)
+lives under ``_grading/``, which git ignores.
+"""
+import os
+
+c = get_config()  # noqa: F821 (provided by nbgrader)
+
+here = os.path.dirname(os.path.abspath(__file__))
+grading = os.environ.get("COURSE_GRADING_DIR",
+                         os.path.join(here, "_grading"))
+
+c.CourseDirectory.course_id = "everything-is-a-mapping"
+c.CourseDirectory.root = here
+c.CourseDirectory.source_directory = "solutions"
+c.CourseDirectory.release_directory = "exercises"
+c.CourseDirectory.submitted_directory = os.path.join(grading, "submitted")
+c.CourseDirectory.autograded_directory = os.path.join(grading, "autograded")
+c.CourseDirectory.feedback_directory = os.path.join(grading, "feedback")
+c.CourseDirectory.db_url = os.environ.get(
+    "COURSE_DB_URL", "sqlite:///" + os.path.join(grading, "gradebook.db"))
+c.Exchange.root = os.environ.get("COURSE_EXCHANGE",
+                                 os.path.join(grading, "exchange"))
+
+# Every notebook must run top to bottom quickly; a cell that hangs (an
+# infinite loop in a submission) is stopped and the rest still graded.
+c.ExecutePreprocessor.timeout = 60
+c.Execute.timeout = 60
+# The release keeps no solution and no hidden test.
+c.ClearSolutions.code_stub = {
+    "python": "# YOUR CODE HERE\nraise NotImplementedError()"}

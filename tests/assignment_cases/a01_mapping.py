@@ -1,0 +1,42 @@
+"""Simulated students of assignment 1 (9 points)."""
+
+STUDENTS = {
+    "no_bias": {
+        "edit": {"affine": [("X @ W.T + b", "X @ W.T")]},
+        # two_layer uses affine, so it fails too.
+        "score": 5,
+        "messages": {"test_affine": "bias b is missing"},
+    },
+    "swapped_activations": {
+        "edit": {"two_layer": [
+            ("A1 = np.tanh(affine(X, W1, b1))",
+             "A1 = sigmoid(affine(X, W1, b1))"),
+            ("return sigmoid(affine(A1, W2, b2))",
+             "return np.tanh(affine(A1, W2, b2))")]},
+        "score": 7,
+        "messages": {"test_two_layer": "activations are swapped"},
+    },
+    "sigma_of_z_is_z": {
+        "edit": {"sigmoid_prime": [("s = sigmoid(z)", "s = z")]},
+        "score": 7,
+        "messages": {"test_sigmoid_prime": "sigma(0) = 1/2"},
+    },
+    "averaged_bias_gradient": {
+        "edit": {"affine_grads": [("db = G.sum(axis=0)",
+                                   "db = G.mean(axis=0)")]},
+        "score": 8,
+        "messages": {"test_affine_grads_db": "averaged over the batch"},
+    },
+    "transposed_dW": {
+        "edit": {"affine_grads": [("dW = G.T @ X", "dW = X.T @ G")]},
+        "score": 8,
+        "messages": {"test_affine_grads_dW": "shape of W"},
+    },
+    "calls_the_reference": {
+        "edit": {"affine": [("return X @ W.T + b",
+                             "from dlopt.maps import affine_forward\n"
+                             "    return affine_forward(X, W, b)[0]")]},
+        "score": 7,
+        "messages": {"test_affine": "reference implementation"},
+    },
+}

@@ -1,0 +1,33 @@
+"""Shared test configuration.
+
+In CI (``CI=true``) a skipped test is a failure: a test that should run
+must run, so a missing system tool (Chromium, PostgreSQL) fails loudly
+instead of passing quietly.
+"""
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    if IN_CI and rep.skipped and not hasattr(rep, "wasxfail"):
+        reason = rep.longrepr[-1] if isinstance(rep.longrepr, tuple) \
+            else rep.longrepr
+        rep.outcome = "failed"
+        rep.longrepr = (f"skipped in CI, where every test must run: "
+                        f"{reason}")
+
+
+@pytest.fixture(scope="session")
+def repo() -> Path:
+    return REPO
