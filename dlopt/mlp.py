@@ -189,6 +189,9 @@ LOSSES = {
     "huber": _losses.huber,
     "bce_logits": _losses.binary_cross_entropy_with_logits,
     "bce": _losses.binary_cross_entropy,
+    # cross-entropy of softmax *probabilities*: use with output="softmax";
+    # same value and gradients as "softmax_ce" on logits, less stable.
+    "ce_probs": _losses.cross_entropy_from_probs,
 }
 
 # Losses that take logits: stacking an output map on them is a bug
@@ -203,9 +206,9 @@ def mlp_loss_and_grads(params: dict, X, y, loss: str = "softmax_ce",
     Parameters
     ----------
     params, X, activation, output : as in :func:`mlp_forward`.
-    y : targets as the loss expects: integer labels ``(N,)`` (or one-hot)
-        for ``"softmax_ce"``; an array shaped like the output for
-        ``"mse"``, ``"mae"``, ``"huber"``, ``"bce"``, ``"bce_logits"``.
+    y : targets as the loss expects: integer labels ``(N,)`` (or
+        one-hot) for ``"softmax_ce"`` and ``"ce_probs"``; an array shaped
+        like the output for the others.
     loss : one of :data:`LOSSES`. ``"softmax_ce"`` and ``"bce_logits"``
         take logits, so ``output`` must be ``None`` for them.
 

@@ -10,7 +10,7 @@ from hypothesis import given, settings, strategies as st
 from dlopt import losses
 from dlopt.maps import softmax, softmax_backward
 
-SETTINGS = settings(deadline=None, max_examples=25)
+SETTINGS = settings(deadline=None, max_examples=40)
 dims = st.integers(min_value=1, max_value=6)
 seeds = st.integers(0, 2**31 - 1)
 
@@ -60,6 +60,14 @@ def test_mse_book_formula():
     expect = sum(np.sum((Yh[n] - Y[n]) ** 2) for n in range(5)) / (2 * 5)
     assert val == pytest.approx(expect, rel=1e-13)
     np.testing.assert_allclose(grad, (Yh - Y) / 5, rtol=1e-13)
+
+
+def test_huber_at_the_kink_vs_torch():
+    # residuals exactly at +-delta and 0, where the two pieces meet
+    Y = np.zeros(5)
+    Yh = np.array([-2.0, -1.0, 0.0, 1.0, 2.0])
+    check(losses.huber(Yh, Y, delta=1.0),
+          *autograd(lambda a: F.huber_loss(a, tt(Y)), Yh))
 
 
 def test_mae_grad_zero_where_equal():
@@ -190,6 +198,8 @@ def test_bad_labels_rejected():
         losses.softmax_cross_entropy(Z, np.array([0.0, 1.0, 2.0]))
     with pytest.raises(ValueError, match="y of shape .* one-hot"):
         losses.softmax_cross_entropy(Z, np.full((3, 4), 0.5))
+    with pytest.raises(TypeError, match="y must hold integer class"):
+        losses.softmax_cross_entropy(Z, np.array([True, False, True]))
     with pytest.raises(TypeError, match="y is a torch tensor"):
         losses.softmax_cross_entropy(Z, torch.tensor([0, 1, 2]))
 

@@ -9,8 +9,7 @@ from hypothesis import given, settings, strategies as st
 from dlopt import maps
 from dlopt.gradcheck import numerical_gradient, rel_error
 
-torch.set_default_dtype(torch.float64)
-SETTINGS = settings(deadline=None, max_examples=25)
+SETTINGS = settings(deadline=None, max_examples=40)
 dims = st.integers(min_value=1, max_value=6)
 
 
@@ -168,3 +167,11 @@ def test_bad_inputs_rejected_with_name():
         maps.tanh_backward(np.ones((3, 2)), cache)
     with pytest.raises(ValueError, match="activation must be one of"):
         maps.get_activation("swish")
+
+
+def test_core_modules_do_not_import_torch():
+    import subprocess
+    import sys
+    code = ("import sys, dlopt.maps, dlopt.losses, dlopt.gradcheck, "
+            "dlopt.mlp; sys.exit('torch' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
