@@ -260,7 +260,8 @@ def softmax_backward(dA, cache):
 
     ``dZ = A * (dA - sum_k(dA * A) 1^T)``, shape ``(N, K)``.
 
-    No ``K x K`` Jacobian is ever formed.
+    ``J`` is symmetric, so this is also the Jacobian-vector product
+    ``J da``. No ``K x K`` Jacobian is ever formed.
     """
     A = cache
     dA = _check_dout(dA, A)
