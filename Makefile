@@ -25,11 +25,11 @@ $(VENV)/.installed: requirements.txt constraints.txt pyproject.toml
 	touch $@
 
 # Scripts the site serves itself (no CDN), from the npm registry.
-assets: _static/mathjax/tex-chtml.js
-_static/mathjax/tex-chtml.js: package.json package-lock.json
+assets: _assets/mathjax/tex-chtml.js
+_assets/mathjax/tex-chtml.js: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
-	rm -rf _static/mathjax
-	cp -r node_modules/mathjax/es5 _static/mathjax
+	rm -rf _assets/mathjax
+	mkdir -p _assets && cp -r node_modules/mathjax/es5 _assets/mathjax
 	touch $@
 
 # Executes every chapter (cached in _build/.jupyter_cache), warnings and
@@ -57,4 +57,4 @@ bench: venv
 	for f in bench/bench_*.py; do $(BIN)/python $$f || exit 1; done
 
 clean:
-	rm -rf _build _static/mathjax node_modules _grading
+	rm -rf _build _assets/mathjax node_modules _grading

@@ -33,3 +33,12 @@ c.Execute.timeout = 60
 # The release keeps no solution and no hidden test.
 c.ClearSolutions.code_stub = {
     "python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+
+# Feedback shows each test's result, points and explanation, never the
+# hidden tests' code or inputs (nbgrader alone shows both).
+c.GenerateFeedback.preprocessors = [
+    "nbgrader.preprocessors.GetGrades",
+    "nbgrader.preprocessors.ClearHiddenTests",
+    "coursekit.feedback.ScrubFeedback",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+]
