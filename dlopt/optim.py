@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from numbers import Real
 from typing import Any, Callable, NamedTuple
@@ -71,10 +72,12 @@ class GradientTransformation(NamedTuple):
 
     ``inplace`` is optional and used only by ``step(..., inplace=True)``:
     ``inplace(grads, state, params) -> (new_state, kernel)`` where
-    ``kernel(key, sl, u, p, tmp)`` applies the same rule in place to the
-    chunk ``u`` (the current updates, a scratch buffer) of parameter
-    ``key``; ``sl`` slices the flattened state arrays, ``p`` is the
-    parameter chunk and ``tmp`` a list of scratch buffers like ``u``.
+    ``kernel(key, sl, src, u, p, tmp)`` applies the same rule to one
+    chunk of parameter ``key``: it reads the incoming updates from
+    ``src`` (the gradient chunk, read-only, or ``u`` itself) and writes
+    its output into the scratch chunk ``u``; ``sl`` slices the flattened
+    state arrays (updated in place), ``p`` is the parameter chunk and
+    ``tmp`` a list of scratch buffers like ``u``.
     ``grads`` is the raw gradient dict if nothing but checks came
     before, else None.  A kernel of None means "values unchanged".
     """
@@ -189,9 +192,10 @@ def chain(*transforms: GradientTransformation) -> GradientTransformation:
                 kernels.append(kern)
                 grads = None        # later blocks see transformed values
 
-        def kernel(key, sl, u, p, tmp):
+        def kernel(key, sl, src, u, p, tmp):
             for kern in kernels:
-                kern(key, sl, u, p, tmp)
+                kern(key, sl, src, u, p, tmp)
+                src = u
         return tuple(new_states), (kernel if kernels else None)
 
     return GradientTransformation(init, update, inplace)
@@ -275,8 +279,8 @@ def scale(factor: float) -> GradientTransformation:
         return _map(lambda g: factor * g, grads), state
 
     def inplace(grads, state, params):
-        def kernel(key, sl, u, p, tmp):
-            np.multiply(u, factor, out=u)
+        def kernel(key, sl, src, u, p, tmp):
+            np.multiply(src, factor, out=u)
         return state, kernel
 
     return GradientTransformation(init, update, inplace)
@@ -310,8 +314,8 @@ def scale_by_learning_rate(learning_rate: float | Schedule
         count = state.count + 1
         step_size = -_lr_value(lr, count)
 
-        def kernel(key, sl, u, p, tmp):
-            np.multiply(u, step_size, out=u)
+        def kernel(key, sl, src, u, p, tmp):
+            np.multiply(src, step_size, out=u)
         return ScaleByScheduleState(count), kernel
 
     return GradientTransformation(init, update, inplace)
@@ -357,19 +361,20 @@ def trace(decay: float, dampening: float = 0.0,
         count = state.count + 1
         bufs = _flats("trace", state.trace)
 
-        def kernel(key, sl, u, p, tmp):
+        def kernel(key, sl, src, u, p, tmp):
             b = bufs[key][sl]
             if count == 1:
-                np.copyto(b, u)
+                np.copyto(b, src)
             else:
-                t0 = tmp[0]
                 np.multiply(b, decay, out=b)
-                np.multiply(u, damp, out=t0)
-                np.add(b, t0, out=b)
+                if damp == 1.0:             # 1.0 * g == g exactly
+                    np.add(b, src, out=b)
+                else:
+                    np.multiply(src, damp, out=tmp[0])
+                    np.add(b, tmp[0], out=b)
             if nesterov:
-                t0 = tmp[0]
-                np.multiply(b, decay, out=t0)
-                np.add(u, t0, out=u)
+                np.multiply(b, decay, out=tmp[0])
+                np.add(src, tmp[0], out=u)
             else:
                 np.copyto(u, b)
         return TraceState(count, state.trace), kernel
@@ -409,13 +414,13 @@ def scale_by_rss(initial_accumulator_value: float = 0.0,
     def inplace(grads, state, params):
         acc = _flats("sum_of_squares", state.sum_of_squares)
 
-        def kernel(key, sl, u, p, tmp):
+        def kernel(key, sl, src, u, p, tmp):
             s, t0 = acc[key][sl], tmp[0]
-            np.multiply(u, u, out=t0)
+            np.multiply(src, src, out=t0)
             np.add(s, t0, out=s)
             np.sqrt(s, out=t0)
             np.add(t0, eps, out=t0)
-            np.divide(u, t0, out=u)
+            np.divide(src, t0, out=u)
         return ScaleByRssState(state.count + 1, state.sum_of_squares), kernel
 
     return GradientTransformation(init, update, inplace)
@@ -465,16 +470,16 @@ def scale_by_rms(alpha: float = 0.99, eps: float = 1e-8,
         nus = _flats("nu", state.nu)
         mus = _flats("mu", state.mu) if centered else None
 
-        def kernel(key, sl, u, p, tmp):
+        def kernel(key, sl, src, u, p, tmp):
             nu, t0, t1 = nus[key][sl], tmp[0], tmp[1]
             np.multiply(nu, alpha, out=nu)
-            np.multiply(u, u, out=t0)
+            np.multiply(src, src, out=t0)
             np.multiply(t0, a1, out=t0)
             np.add(nu, t0, out=nu)
             if centered:
                 mu = mus[key][sl]
                 np.multiply(mu, alpha, out=mu)
-                np.multiply(u, a1, out=t0)
+                np.multiply(src, a1, out=t0)
                 np.add(mu, t0, out=mu)
                 np.multiply(mu, mu, out=t1)
                 np.subtract(nu, t1, out=t0)
@@ -482,7 +487,7 @@ def scale_by_rms(alpha: float = 0.99, eps: float = 1e-8,
             else:
                 np.sqrt(nu, out=t0)
             np.add(t0, eps, out=t0)
-            np.divide(u, t0, out=u)
+            np.divide(src, t0, out=u)
         return ScaleByRmsState(state.count + 1, state.nu, state.mu), kernel
 
     return GradientTransformation(init, update, inplace)
@@ -503,6 +508,9 @@ def scale_by_adam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8,
     ``u = (m_t / (sqrt(v_t) / sqrt(1 - b2^t) + eps)) / (1 - b1^t)``.
     AMSGrad (torch's form): ``v_max = max(v_max, v_t)`` replaces ``v_t``
     in the denominator, bias-corrected by the same ``sqrt(1 - b2^t)``.
+    Computed as ``k m_t / (sqrt(v_t) + eps sqrt(1 - b2^t))`` with
+    ``k = sqrt(1 - b2^t) / (1 - b1^t)`` (the same number; one array
+    operation fewer).
     """
     _check_betas(b1, b2)
     eps = check_positive("eps", eps)
@@ -513,43 +521,46 @@ def scale_by_adam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8,
                                 _zeros_like(params) if amsgrad else None)
 
     def consts(count):
-        return 1.0 - b1 ** count, math.sqrt(1.0 - b2 ** count)
+        # m/(1-b1^t) / (sqrt(v)/sqrt(1-b2^t) + eps)
+        #   = k * m / (sqrt(v) + eps_hat)  (one op fewer per array)
+        sbc2 = math.sqrt(1.0 - b2 ** count)
+        return sbc2 / (1.0 - b1 ** count), eps * sbc2
 
-    def one(g, m, v, vmax, bc1, sbc2):
+    def one(g, m, v, vmax, k, eps_hat):
         xp = array_namespace(g)
         m = b1 * m + c1 * g
         v = b2 * v + c2 * (g * g)
         if amsgrad:
             vmax = xp.maximum(vmax, v)
-            denom = xp.sqrt(vmax) / sbc2 + eps
+            denom = xp.sqrt(vmax) + eps_hat
         else:
-            denom = xp.sqrt(v) / sbc2 + eps
-        return (m / denom) / bc1, m, v, vmax
+            denom = xp.sqrt(v) + eps_hat
+        return (m / denom) * k, m, v, vmax
 
     def update(grads, state, params=None):
         count = state.count + 1
-        bc1, sbc2 = consts(count)
+        k, eps_hat = consts(count)
         out, ms, vs, vmaxs = {}, {}, {}, {}
-        for k, g in grads.items():
-            vmax = state.nu_max[k] if amsgrad else None
-            out[k], ms[k], vs[k], vmaxs[k] = one(
-                g, state.mu[k], state.nu[k], vmax, bc1, sbc2)
+        for key, g in grads.items():
+            vmax = state.nu_max[key] if amsgrad else None
+            out[key], ms[key], vs[key], vmaxs[key] = one(
+                g, state.mu[key], state.nu[key], vmax, k, eps_hat)
         return out, ScaleByAdamState(count, ms, vs,
                                      vmaxs if amsgrad else None)
 
     def inplace(grads, state, params):
         count = state.count + 1
-        bc1, sbc2 = consts(count)
+        k, eps_hat = consts(count)
         ms, vs = _flats("mu", state.mu), _flats("nu", state.nu)
         vmaxs = _flats("nu_max", state.nu_max) if amsgrad else None
 
-        def kernel(key, sl, u, p, tmp):
+        def kernel(key, sl, src, u, p, tmp):
             m, v, t0 = ms[key][sl], vs[key][sl], tmp[0]
             np.multiply(m, b1, out=m)
-            np.multiply(u, c1, out=t0)
+            np.multiply(src, c1, out=t0)
             np.add(m, t0, out=m)
             np.multiply(v, b2, out=v)
-            np.multiply(u, u, out=t0)
+            np.multiply(src, src, out=t0)
             np.multiply(t0, c2, out=t0)
             np.add(v, t0, out=v)
             if amsgrad:
@@ -558,10 +569,9 @@ def scale_by_adam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8,
                 np.sqrt(vm, out=t0)
             else:
                 np.sqrt(v, out=t0)
-            np.divide(t0, sbc2, out=t0)
-            np.add(t0, eps, out=t0)
+            np.add(t0, eps_hat, out=t0)
             np.divide(m, t0, out=u)
-            np.divide(u, bc1, out=u)
+            np.multiply(u, k, out=u)
         return ScaleByAdamState(count, state.mu, state.nu,
                                 state.nu_max), kernel
 
@@ -619,19 +629,19 @@ def scale_by_nadam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8,
         mu_product, cg, cm, bc2 = consts(count, state.mu_product)
         ms, vs = _flats("mu", state.mu), _flats("nu", state.nu)
 
-        def kernel(key, sl, u, p, tmp):
+        def kernel(key, sl, src, u, p, tmp):
             m, v, t0, t1 = ms[key][sl], vs[key][sl], tmp[0], tmp[1]
             np.multiply(m, b1, out=m)
-            np.multiply(u, c1, out=t0)
+            np.multiply(src, c1, out=t0)
             np.add(m, t0, out=m)
             np.multiply(v, b2, out=v)
-            np.multiply(u, u, out=t0)
+            np.multiply(src, src, out=t0)
             np.multiply(t0, c2, out=t0)
             np.add(v, t0, out=v)
             np.divide(v, bc2, out=t0)
             np.sqrt(t0, out=t0)
             np.add(t0, eps, out=t0)
-            np.divide(u, t0, out=u)
+            np.divide(src, t0, out=u)
             np.multiply(u, cg, out=u)
             np.divide(m, t0, out=t1)
             np.multiply(t1, cm, out=t1)
@@ -664,10 +674,10 @@ def add_decayed_weights(weight_decay: float) -> GradientTransformation:
         return _map(lambda g, p: g + wd * p, grads, params), state
 
     def inplace(grads, state, params):
-        def kernel(key, sl, u, p, tmp):
+        def kernel(key, sl, src, u, p, tmp):
             t0 = tmp[0]
             np.multiply(p, wd, out=t0)
-            np.add(u, t0, out=u)
+            np.add(src, t0, out=u)
         return state, kernel
 
     return GradientTransformation(init, update, inplace)
@@ -689,11 +699,11 @@ def add_l1(l1: float) -> GradientTransformation:
                     grads, params), state
 
     def inplace(grads, state, params):
-        def kernel(key, sl, u, p, tmp):
+        def kernel(key, sl, src, u, p, tmp):
             t0 = tmp[0]
             np.sign(p, out=t0)
             np.multiply(t0, l1, out=t0)
-            np.add(u, t0, out=u)
+            np.add(src, t0, out=u)
         return state, kernel
 
     return GradientTransformation(init, update, inplace)
@@ -733,15 +743,15 @@ def clip_by_global_norm(max_norm: float) -> GradientTransformation:
                              "chain to run in place")
         c = coef(grads)
 
-        def kernel(key, sl, u, p, tmp):
-            np.multiply(u, c, out=u)
+        def kernel(key, sl, src, u, p, tmp):
+            np.multiply(src, c, out=u)
         return state, kernel
 
     return GradientTransformation(init, update, inplace)
 
 
 # ------------------------------------------------------------ fast path
-_CHUNK = 1 << 15
+_CHUNK = 1 << 16
 _POOL: ThreadPoolExecutor | None = None
 
 
@@ -752,9 +762,25 @@ def _pool(n):
     return _POOL
 
 
+_LOCAL = threading.local()
+
+
+def _scratch(dtype, size):
+    """Per-thread scratch buffers, kept between steps (a fresh
+    allocation per step costs page faults that dominate small steps)."""
+    cache = _LOCAL.__dict__.setdefault("bufs", {})
+    key = (np.dtype(dtype), size)
+    if key not in cache:
+        cache.clear()
+        cache[key] = [np.empty(size, dtype) for _ in range(3)]
+    return cache[key]
+
+
 def _default_threads():
+    # One thread by default: on the course machine two threads gave no
+    # speed-up (bench/bench_optim.py); DLOPT_THREADS overrides.
     env = os.environ.get("DLOPT_THREADS")
-    return int(env) if env else min(2, os.cpu_count() or 1)
+    return max(1, int(env)) if env else 1
 
 
 def step(opt: GradientTransformation, params: Params, grads: Params,
@@ -770,7 +796,8 @@ def step(opt: GradientTransformation, params: Params, grads: Params,
     returned; ``grads`` is not touched).  Parameters are processed in
     chunks of ``chunk`` elements, every building block's kernel runs on
     a chunk while it is in cache, and chunks are spread over ``threads``
-    threads (default ``min(2, cores)``, or env ``DLOPT_THREADS``).
+    threads (default 1, or env ``DLOPT_THREADS``; NumPy releases the GIL
+    in ufuncs, so more threads help where cores are really free).
     Arrays must be C-contiguous.  Non-NumPy arrays fall back to the pure
     path and are then copied into ``params``.
     """
@@ -795,17 +822,15 @@ def step(opt: GradientTransformation, params: Params, grads: Params,
     threads = max(1, min(threads, len(jobs)))
 
     def work(my_jobs):
-        bufs: dict = {}
         for k, sl in my_jobs:
             p = pf[k][sl]
-            n, dt = p.size, p.dtype
-            if dt not in bufs:
-                bufs[dt] = [np.empty(chunk, dt) for _ in range(3)]
-            u, *tmp = (b[:n] for b in bufs[dt])
-            np.copyto(u, gf[k][sl])
-            if kernel is not None:
-                kernel(k, sl, u, p, tmp)
-            np.add(p, u, out=p)
+            n = p.size
+            u, *tmp = (b[:n] for b in _scratch(p.dtype, chunk))
+            if kernel is None:
+                np.add(p, gf[k][sl], out=p)
+            else:
+                kernel(k, sl, gf[k][sl], u, p, tmp)
+                np.add(p, u, out=p)
 
     if threads == 1:
         work(jobs)
