@@ -4,8 +4,8 @@ Run:  python bench/bench_optim.py [--sizes 1e6 1e7] [--repeat 15]
 
 For SGD, SGD with momentum and Adam on float32 parameters it prints the
 best time of one step over ``--repeat`` runs (the machine is shared, so
-the minimum is the least noisy estimate), the ratio dlopt / torch (below 1: dlopt is
-faster) and the effective bandwidth: the bytes a rule must read and
+the minimum is the least noisy estimate), the ratio dlopt / torch
+(below 1: dlopt is faster) and the effective bandwidth: the bytes a rule must read and
 write per step (SGD: read theta, g, write theta = 3 arrays; momentum:
 5; Adam: 7) over the time, as a fraction of the machine's copy
 bandwidth measured in the same run (``np.copyto`` of a 256 MB array,
@@ -104,11 +104,15 @@ def bench(rule, n, repeat, threads):
     def pure():
         box[1], box[0] = O.step(opt, box[1], {"w": g}, box[0])
     res["dlopt_pure"] = median_time(pure, max(3, repeat // 3))
-    tp = torch.nn.Parameter(torch.from_numpy(p0.copy()))
-    tp.grad = torch.from_numpy(g.copy())
-    topt = make_t([tp])
-    with torch.no_grad():
-        res["torch"] = median_time(topt.step, repeat)
+    nthreads = torch.get_num_threads()
+    for key, nt in (("torch", nthreads), ("torch1", 1)):
+        torch.set_num_threads(nt)
+        tp = torch.nn.Parameter(torch.from_numpy(p0.copy()))
+        tp.grad = torch.from_numpy(g.copy())
+        topt = make_t([tp])
+        with torch.no_grad():
+            res[key] = median_time(topt.step, repeat)
+    torch.set_num_threads(nthreads)
     return res
 
 
@@ -128,9 +132,10 @@ def main():
           f"{bw1 / 1e9:.1f} GB/s, 2 threads {bwp / 1e9:.1f} GB/s; "
           f"in-place np.add (read 2, write 1): {bwa / 1e9:.1f} GB/s")
     print("| rule | params | dlopt ms | dlopt+check ms | dlopt pure ms "
-          "| torch ms | dlopt/torch | dlopt GB/s | frac of 1-thr copy "
-          "| frac of 2-thr copy | torch frac of 1-thr copy |")
-    print("|---" * 11 + "|")
+          "| torch ms | torch 1-thr ms | dlopt/torch | dlopt GB/s "
+          "| frac of 1-thr copy | frac of 2-thr copy "
+          "| torch frac of 1-thr copy |")
+    print("|---" * 12 + "|")
     for n in args.sizes:
         n = int(n)
         for rule in ARRAYS:
@@ -140,7 +145,7 @@ def main():
             print(f"| {rule} | {n / 1e6:g}M | {r['dlopt'] * 1e3:.2f} "
                   f"| {r['dlopt_check'] * 1e3:.2f} "
                   f"| {r['dlopt_pure'] * 1e3:.2f} "
-                  f"| {r['torch'] * 1e3:.2f} "
+                  f"| {r['torch'] * 1e3:.2f} | {r['torch1'] * 1e3:.2f} "
                   f"| {r['dlopt'] / r['torch']:.2f} "
                   f"| {bw / 1e9:.1f} | {bw / bw1:.2f} | {bw / bwp:.2f} "
                   f"| {nbytes / r['torch'] / bw1:.2f} |", flush=True)
