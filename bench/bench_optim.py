@@ -5,8 +5,8 @@ Run:  python bench/bench_optim.py [--sizes 1e6 1e7] [--repeat 15]
 For SGD, SGD with momentum and Adam on float32 parameters it prints the
 best time of one step over ``--repeat`` runs (the machine is shared, so
 the minimum is the least noisy estimate), the ratio dlopt / torch
-(below 1: dlopt is faster) and the effective bandwidth: the bytes a rule must read and
-write per step (SGD: read theta, g, write theta = 3 arrays; momentum:
+(below 1: dlopt is faster) and the effective bandwidth: the bytes a rule
+must read and write per step (SGD: read theta, g, write theta = 3 arrays; momentum:
 5; Adam: 7) over the time, as a fraction of the machine's copy
 bandwidth measured in the same run (``np.copyto`` of a 256 MB array,
 read + write, best of several; single-threaded, and the same copy split
