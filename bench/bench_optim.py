@@ -8,7 +8,8 @@ the minimum is the least noisy estimate), the ratio dlopt / torch
 (below 1: dlopt is faster) and the effective bandwidth: the bytes a rule
 must read and write per step (SGD: read theta, g, write theta = 3
 arrays; momentum: 5; Adam: 7) over the time, as a fraction of the
-machine's copy bandwidth measured in the same run (``np.copyto`` of a 256 MB array,
+machine's copy bandwidth measured in the same run (``np.copyto`` of a
+256 MB array,
 read + write, best of several; single-threaded, and the same copy split
 over the thread pool).  torch.optim runs with foreach=True and its
 default thread count (and with 1 thread); dlopt with
