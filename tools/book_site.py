@@ -16,6 +16,10 @@ it writes:
   ``to_jshtml`` animations link Font Awesome 4 from a CDN; that link is
   removed (the theme serves Font Awesome itself) and the animation's
   ``<img>`` gets alt text.
+- **Lighter pages.** The theme loads Font Awesome twice: as webfonts
+  (its CSS) and as a 1.5 MB script that swaps icons for SVG. The icons
+  look the same from the webfonts alone, so the script tag is removed
+  from the written pages (it keeps pages with widgets under 5 MB).
 - **Quiet console.** The theme's colour mode defaults to ``auto``. The
   ipywidgets HTML manager typesets labels through MathJax 2's
   ``MathJax.Hub.Queue``; the site runs MathJax 3, so a small shim
@@ -132,7 +136,8 @@ def add_notebook_download(app, pagename, templatename, context, doctree):
     source = _executed_notebook(app, pagename)
     if source is None:
         return
-    _write_ipynb(app, source, Path(app.outdir) / "_sources" / f"{pagename}.ipynb")
+    target = Path(app.outdir) / "_sources" / f"{pagename}.ipynb"
+    _write_ipynb(app, source, target)
     context["ipynb_source"] = f"{pagename}.ipynb"
 
 
@@ -194,9 +199,26 @@ def default_colour_mode(app, config):
     config.html_context.setdefault("default_mode", "auto")
 
 
+_FA_SCRIPT = re.compile(
+    r'[ \t]*<script defer src="[^"]*_static/scripts/fontawesome\.js'
+    r'[^"]*"></script>\n?')
+
+
+def drop_fontawesome_script(app, exception):
+    """Remove the theme's Font Awesome script from every written page."""
+    if exception is not None or app.builder.format != "html":
+        return
+    for page in Path(app.outdir).rglob("*.html"):
+        text = page.read_text(encoding="utf-8")
+        lighter = _FA_SCRIPT.sub("", text)
+        if lighter != text:
+            page.write_text(lighter, encoding="utf-8")
+
+
 def setup(app):
     app.connect("config-inited", default_colour_mode)
     app.add_js_file(None, body=WIDGETS_SHIM)
+    app.connect("build-finished", drop_fontawesome_script)
     app.add_config_value("book_site_pages_branch", "gh-pages", "html")
     app.connect("html-page-context", add_notebook_download, priority=400)
     app.connect("html-page-context", point_colab_to_ipynb, priority=600)
