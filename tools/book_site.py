@@ -15,7 +15,7 @@ it writes:
   button is the way to run a chapter), so both are dropped. Matplotlib's
   ``to_jshtml`` animations link Font Awesome 4 from a CDN; that link is
   removed (the theme serves Font Awesome itself) and the animation's
-  ``<img>`` gets alt text.
+  ``<img>`` gets alt text and its buttons wrap on a phone.
 - **Lighter pages.** The theme loads Font Awesome twice: as webfonts
   (its CSS) and as a 1.5 MB script that swaps icons for SVG. The icons
   look the same from the webfonts alone, so the script tag is removed
@@ -45,6 +45,11 @@ _ANIM_SLIDER = re.compile(r'<input id="(_anim_slider[0-9a-fA-F]*)"')
 _GRAPHVIZ = re.compile(
     r'<object (data="[^"]*" type="image/svg\+xml" class="graphviz")>'
     r'(\s*<p class="warning">(.*?)</p>)', re.S)
+# On a phone the animation's row of nine buttons is wider than the
+# screen: let it wrap instead of hiding the last buttons.
+_ANIM_CSS = ("<style>.animation { max-width: 100%; } "
+             ".animation .anim-buttons { display: flex; flex-wrap: wrap; "
+             "justify-content: center; }</style>\n")
 _ANIM_ALT = ("Animation frame: use the buttons or the slider below "
              "to play and step through it")
 
@@ -187,6 +192,8 @@ def drop_cdn_references(app, pagename, templatename, context, doctree):
         body = _ANIM_SLIDER.sub(
             lambda m: f'<input id="{m.group(1)}" aria-label="Frame"', body)
         body = _GRAPHVIZ.sub(_label_graphviz, body)
+        if 'class="anim-buttons"' in body:
+            body = _ANIM_CSS + body
         if 'role="list" class="citation-list"' in body:
             body = body.replace(
                 'role="doc-biblioentry"', 'role="listitem"')
