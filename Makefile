@@ -8,7 +8,6 @@ VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
-export MPLBACKEND := Agg
 JB_FLAGS := -W -n --keep-going
 
 .PHONY: build venv assets book book-clean test test-fast release bench clean
