@@ -495,7 +495,13 @@ def search_finds(browser, server: SiteServer, term: str) -> list[str]:
     return found
 
 
+# Sphinx's English stop words of five letters or more (never indexed).
+STOP_WORDS = {"their", "there", "these", "where", "which", "while",
+              "would", "about", "other"}
+
+
 def search_term(title: str) -> str | None:
     """A distinctive word of a page title to search for."""
-    words = [w for w in re.findall(r"[A-Za-z]{5,}", title)]
+    words = [w for w in re.findall(r"[A-Za-z]{5,}", title)
+             if w.lower() not in STOP_WORDS]
     return max(words, key=len) if words else None
