@@ -20,6 +20,7 @@ import textwrap
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+import nbformat
 import pytest
 import yaml
 
@@ -417,6 +418,7 @@ def test_each_notebook_page_offers_its_ipynb_and_launch_links(book_html):
         depth = "../" * (len(page.parts) - 1)
         assert f'href="{depth}_sources/{page}.ipynb"' in html, page
         nb = json.loads(ipynb.read_text(encoding="utf-8"))
+        nbformat.validate(nbformat.from_dict(nb))
         assert nb["nbformat"] == 4 and "jupytext" not in nb["metadata"]
         code = [c for c in nb["cells"] if c["cell_type"] == "code"]
         assert code and any(c.get("outputs") for c in code), \

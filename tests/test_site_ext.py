@@ -87,6 +87,30 @@ def test_notebook_copy_drops_jupytext_metadata(tmp_path):
     assert out["cells"][0]["outputs"] == nb["cells"][0]["outputs"]
 
 
+def test_notebook_that_uses_dlopt_gets_an_install_cell(tmp_path):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell("# Title"),
+        nbformat.v4.new_code_cell("from dlopt.maps import relu_forward")])
+    nb.metadata["kernelspec"] = {"name": "python3",
+                                 "display_name": "Python 3"}
+    src, dst = tmp_path / "a.ipynb", tmp_path / "b.ipynb"
+    nbformat.write(nb, src)
+    repo = "https://github.com/org/course"
+    app = SimpleNamespace(env=SimpleNamespace(), config=SimpleNamespace(
+        html_theme_options={"repository_url": repo}))
+    book_site._write_ipynb(app, src, dst)
+    out = nbformat.read(dst, as_version=4)
+    nbformat.validate(out)
+    assert out.cells[0].source == "# Title"
+    first = out.cells[1]
+    assert first.metadata["tags"] == [book_site.SETUP_TAG]
+    assert f"%pip install -q git+{repo}" in first.source
+    assert "except ImportError" in first.source
+    assert out.cells[2].source == nb.cells[1].source
+
+
 def test_fontawesome_script_tag_is_removed(tmp_path):
     page = tmp_path / "p.html"
     page.write_text('<head>\n  <script defer src="../_static/scripts/'

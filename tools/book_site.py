@@ -7,6 +7,8 @@ it writes:
   to ``_build/jupyter_execute/<page>.ipynb``) is copied, with its outputs,
   to ``_sources/<page>.ipynb`` in the site, and the theme's download menu
   offers it (``ipynb_source``), next to the ``.md`` source.
+- **Runs elsewhere.** A notebook that imports ``dlopt`` gets a first cell
+  that installs it from the repository when it is missing (Colab).
 - **Colab** cannot open a MyST ``.md`` file, so the Colab button opens
   that ``.ipynb`` from the published branch (``book_site_pages_branch``,
   ``gh-pages`` as written by ``.github/workflows/pages.yml``).
@@ -122,12 +124,47 @@ def _with_outputs(app, nb: dict) -> dict:
     return merged
 
 
+SETUP_TAG = "course-setup"
+
+
+def _repository_url(app) -> str:
+    config = getattr(app, "config", None)
+    options = getattr(config, "html_theme_options", None) or {}
+    return options.get("repository_url", "")
+
+
+def _code(nb: dict) -> str:
+    return "\n".join("".join(c["source"]) if isinstance(c["source"], list)
+                     else c["source"] for c in nb.get("cells", [])
+                     if c["cell_type"] == "code")
+
+
+def _setup_cell(repo: str) -> dict:
+    """A first cell that installs dlopt where it is missing (Colab)."""
+    return {"cell_type": "code", "execution_count": None,
+            "id": "course-setup", "outputs": [],
+            "metadata": {"tags": [SETUP_TAG]},
+            "source": [
+                "# Outside the course repository (e.g. on Colab), install\n",
+                "# the course's package dlopt first.\n",
+                "try:\n",
+                "    import dlopt  # noqa: F401\n",
+                "except ImportError:\n",
+                f"    %pip install -q git+{repo}\n"]}
+
+
 def _write_ipynb(app, source: Path, target: Path) -> None:
     """Copy an executed notebook with its outputs, minus the jupytext
     pairing metadata."""
     nb = _with_outputs(app, json.loads(source.read_text(encoding="utf-8")))
     nb.get("metadata", {}).pop("jupytext", None)
     nb.get("metadata", {}).pop("source_map", None)
+    repo = _repository_url(app)
+    code = _code(nb)
+    if repo and ("import dlopt" in code or "from dlopt" in code):
+        cells = nb["cells"]
+        at = 1 if cells and cells[0]["cell_type"] == "markdown" else 0
+        cells.insert(at, _setup_cell(repo))
     target.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
     if not target.is_file() or target.read_text("utf-8") != text:
