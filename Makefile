@@ -24,11 +24,17 @@ $(VENV)/.installed: requirements.txt constraints.txt pyproject.toml
 	touch $@
 
 # Scripts the site serves itself (no CDN), from the npm registry.
-assets: _assets/mathjax/tex-chtml.js
-_assets/mathjax/tex-chtml.js: package.json package-lock.json
+# MathJax, and the ipywidgets HTML manager with its icon fonts (embed.js:
+# the built-in widgets, no RequireJS). Copied to the site's _static/.
+WIDGETS_JS := node_modules/@jupyter-widgets/html-manager/dist
+assets: _assets/.installed
+_assets/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
-	rm -rf _assets/mathjax
-	mkdir -p _assets && cp -r node_modules/mathjax/es5 _assets/mathjax
+	rm -rf _assets && mkdir -p _assets/ipywidgets
+	cp -r node_modules/mathjax/es5 _assets/mathjax
+	cp $(WIDGETS_JS)/embed.js $(WIDGETS_JS)/embed.js.LICENSE.txt \
+	  $(WIDGETS_JS)/*.woff2 $(WIDGETS_JS)/*.woff $(WIDGETS_JS)/*.ttf \
+	  $(WIDGETS_JS)/*.eot $(WIDGETS_JS)/*.svg _assets/ipywidgets/
 	touch $@
 
 # Executes every chapter (cached in _build/.jupyter_cache), warnings and
@@ -56,4 +62,4 @@ bench: venv
 	for f in bench/bench_*.py; do $(BIN)/python $$f || exit 1; done
 
 clean:
-	rm -rf _build _assets/mathjax node_modules _grading
+	rm -rf _build _assets node_modules _grading

@@ -1,0 +1,507 @@
+"""Look at a built Jupyter Book the way a reader's browser does.
+
+Shared by tests/test_site.py and bench/bench_site.py. Pages are served
+from 127.0.0.1 by a threaded ``http.server``; the system Chromium (never
+a Playwright download) loads them; every request that would leave the
+machine is aborted and recorded. ``crawl`` visits every page once at a
+desktop width and once at a phone width and returns one ``PageReport``
+per page: what the page requested, what failed, and what its DOM shows
+(math, diagrams, images, links, headings, animations, widgets, layout).
+"""
+from __future__ import annotations
+
+import functools
+import html.parser
+import http.server
+import os
+import re
+import shutil
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu",
+                 "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync",
+                 "--no-first-run"]
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 375, "height": 812}
+LOCAL_HOSTS = {"127.0.0.1", "localhost"}
+SKIP_DIRS = {"_static", "_sources", "_images", "_downloads"}
+REDIRECT = re.compile(r'http-equiv="refresh"[^>]*url=([^"]+)"', re.I)
+
+
+def chromium_path() -> str | None:
+    """The system Chromium, or None when it is not installed."""
+    if os.access(CHROMIUM, os.X_OK):
+        return CHROMIUM
+    return shutil.which("chromium")
+
+
+# --------------------------------------------------------------- serving
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format, *args):  # noqa: A002 (stdlib name)
+        pass
+
+
+class SiteServer:
+    """Serve a directory from 127.0.0.1 on a free port (context manager)."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        handler = functools.partial(_QuietHandler, directory=str(root))
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                                     handler)
+        self.httpd.daemon_threads = True
+        self.origin = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self._thread = threading.Thread(target=self.httpd.serve_forever,
+                                        daemon=True)
+
+    def __enter__(self) -> "SiteServer":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def url(self, rel: str) -> str:
+        return f"{self.origin}/{rel}"
+
+
+# ------------------------------------------------------------ site files
+def html_pages(root: Path) -> list[str]:
+    """Every HTML page of the site (relative paths), assets excluded."""
+    pages = []
+    for path in sorted(Path(root).rglob("*.html")):
+        rel = path.relative_to(root)
+        if rel.parts[0] in SKIP_DIRS:
+            continue
+        pages.append(rel.as_posix())
+    return pages
+
+
+def redirect_target(root: Path, rel: str) -> str | None:
+    """The target of a meta-refresh redirect page, else None."""
+    text = (Path(root) / rel).read_text(encoding="utf-8", errors="replace")
+    match = REDIRECT.search(text[:2000])
+    return match.group(1) if match else None
+
+
+class _Ids(html.parser.HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.ids: set[str] = set()
+
+    def handle_starttag(self, tag, attrs):
+        for key, value in attrs:
+            if key == "id" or (tag == "a" and key == "name"):
+                self.ids.add(value or "")
+
+
+@functools.lru_cache(maxsize=None)
+def anchors(path: Path) -> frozenset[str]:
+    """The ids (and <a name>s) of an HTML file."""
+    parser = _Ids()
+    parser.feed(path.read_text(encoding="utf-8", errors="replace"))
+    return frozenset(parser.ids)
+
+
+def local_file(root: Path, url: str) -> Path:
+    """The file under ``root`` that a same-origin URL names."""
+    path = unquote(urlsplit(url).path).lstrip("/")
+    target = Path(root) / path
+    if target.is_dir() or not path:
+        target = target / "index.html"
+    return target
+
+
+def is_local(url: str) -> bool:
+    parts = urlsplit(url)
+    if parts.scheme in ("data", "blob", "about"):
+        return True
+    return parts.hostname in LOCAL_HOSTS
+
+
+# ------------------------------------------------------------ page report
+@dataclass
+class PageReport:
+    rel: str
+    url: str
+    redirect: str | None = None
+    console_errors: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    external: list[str] = field(default_factory=list)
+    requests: list[str] = field(default_factory=list)
+    dom: dict = field(default_factory=dict)
+    phone: dict = field(default_factory=dict)
+    animations: list[dict] = field(default_factory=list)
+    widgets: dict = field(default_factory=dict)
+    screenshot: Path | None = None
+    desktop_screenshot: Path | None = None
+
+    def weight(self, root: Path) -> int:
+        """Bytes of the page's HTML and every local file it requested."""
+        files = {local_file(root, self.url)}
+        for url in self.requests:
+            if urlsplit(url).scheme in ("http", "https") and is_local(url):
+                files.add(local_file(root, url))
+        return sum(f.stat().st_size for f in files if f.is_file())
+
+
+MATHJAX_READY = """async () => {
+  if (window.MathJax && MathJax.startup && MathJax.startup.promise) {
+    await MathJax.startup.promise;
+    return true;
+  }
+  return false;
+}"""
+
+# One pass over the DOM: everything the tests assert on.
+DOM_PROBE = r"""() => {
+  const shown = (e) => e.getClientRects().length > 0;
+  const skipText = 'pre, code, script, style, textarea, mjx-container, ' +
+                   '.highlight, .cell_input, .output';
+  const raw = [];
+  const walker = document.createTreeWalker(document.body,
+                                           NodeFilter.SHOW_TEXT);
+  const delims = ['$$', '\\(', '\\)', '\\[', '\\]', '\\begin{'];
+  for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+    const text = n.nodeValue;
+    if (!delims.some((d) => text.includes(d))) continue;
+    if (n.parentElement && n.parentElement.closest(skipText)) continue;
+    raw.push(text.trim().slice(0, 80));
+  }
+  const graphviz = [...document.querySelectorAll('div.graphviz')].map(
+    (div) => {
+      const obj = div.querySelector('object');
+      const img = div.querySelector('img');
+      const svg = div.querySelector('svg');
+      let ok = false, what = 'nothing';
+      if (obj) {
+        const doc = obj.contentDocument;
+        const s = doc && doc.querySelector('svg');
+        ok = !!s && s.getBoundingClientRect().width > 0 &&
+             obj.getBoundingClientRect().width > 0;
+        what = 'object ' + obj.getAttribute('data');
+      } else if (img) {
+        ok = img.complete && img.naturalWidth > 0;
+        what = 'img ' + img.getAttribute('src');
+      } else if (svg) {
+        ok = svg.getBoundingClientRect().width > 0;
+        what = 'inline svg';
+      }
+      return {ok, what};
+    });
+  const externalRefs = [...document.querySelectorAll(
+      'link[href], script[src], img[src], iframe[src], source[src], ' +
+      'object[data], video[src], audio[src], embed[src]')].map(
+    (e) => e.href || e.src || e.data || '').filter(
+    (u) => /^https?:/.test(u) && !/^https?:\/\/(127\.0\.0\.1|localhost)[:/]/
+                                   .test(u));
+  return {
+    title: document.title,
+    lang: document.documentElement.getAttribute('lang') || '',
+    h1: [...document.querySelectorAll('h1')].filter(shown).map(
+      (h) => h.textContent.replace('#', '').trim()),
+    images: [...document.images].map((i) => ({
+      src: i.currentSrc || i.src || '', alt: (i.getAttribute('alt') || '')
+        .trim(), ok: i.complete && i.naturalWidth > 0,
+      anim: (i.id || '').startsWith('_anim_img')})),
+    links: [...document.querySelectorAll('a[href]')].map((a) => a.href),
+    mathElements: document.querySelectorAll('.math').length,
+    mathTypeset: document.querySelectorAll('mjx-container').length,
+    untypeset: [...document.querySelectorAll('.math')].filter(
+      (e) => !e.querySelector('mjx-container')).map(
+      (e) => e.textContent.trim().slice(0, 80)),
+    mathErrors: [...document.querySelectorAll(
+      'mjx-merror, [data-mjx-error]')].map(
+      (e) => (e.getAttribute('data-mjx-error') || e.textContent).slice(0, 80)),
+    rawMath: raw,
+    graphviz,
+    externalRefs,
+    widgetViews: document.querySelectorAll(
+      'script[type="application/vnd.jupyter.widget-view+json"]').length,
+  };
+}"""
+
+# Elements that stick out to the right of the viewport without a
+# scrolling (or clipping) ancestor: what makes a phone scroll sideways.
+OVERFLOW_PROBE = r"""() => {
+  const vw = document.documentElement.clientWidth;
+  const clipped = (e) => {
+    for (let p = e.parentElement; p && p !== document.body;
+         p = p.parentElement) {
+      const ox = getComputedStyle(p).overflowX;
+      if (ox === 'auto' || ox === 'scroll' || ox === 'hidden' ||
+          ox === 'clip') return true;
+    }
+    return false;
+  };
+  const bad = [];
+  for (const e of document.body.querySelectorAll('*')) {
+    const r = e.getBoundingClientRect();
+    if (r.width === 0 || r.right <= vw + 1) continue;
+    if (getComputedStyle(e).position === 'fixed') continue;
+    if (clipped(e)) continue;
+    bad.push(e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') +
+             (e.className && typeof e.className === 'string' ?
+              '.' + e.className.trim().split(/\s+/).join('.') : '') +
+             ' right=' + Math.round(r.right));
+    if (bad.length >= 5) break;
+  }
+  return {viewport: vw,
+          scrollWidth: document.documentElement.scrollWidth,
+          bodyScrollWidth: document.body.scrollWidth, sticking: bad};
+}"""
+
+
+def _watch(page, report: PageReport) -> None:
+    def on_console(msg):
+        if msg.type == "error":
+            report.console_errors.append(msg.text)
+
+    def on_response(response):
+        if response.status >= 400:
+            report.failed.append(f"HTTP {response.status} {response.url}")
+
+    def route(route):
+        url = route.request.url
+        if is_local(url):
+            route.continue_()
+        else:
+            report.external.append(url)
+            route.abort("blockedbyclient")
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda exc: report.console_errors.append(
+        f"uncaught: {exc}"))
+    page.on("requestfailed", lambda req: report.failed.append(
+        f"{req.failure} {req.url}"))
+    page.on("response", on_response)
+    page.on("request", lambda req: report.requests.append(req.url))
+    page.route("**/*", route)
+
+
+def settle(page) -> None:
+    """Wait for load, MathJax typesetting and widget rendering."""
+    page.wait_for_load_state("load")
+    page.evaluate(MATHJAX_READY)
+    page.wait_for_load_state("networkidle")
+    views = page.locator(
+        'script[type="application/vnd.jupyter.widget-view+json"]').count()
+    if views:
+        # The HTML manager renders each view into a div before its script.
+        page.wait_for_function(
+            "n => document.querySelectorAll('.widget-subarea > *').length"
+            " >= n", arg=views, timeout=15000)
+
+
+def visit(context, server: SiteServer, rel: str, shots: Path | None,
+          phone_context=None) -> PageReport:
+    """Load one page (desktop, then phone) and report what it shows."""
+    report = PageReport(rel=rel, url=server.url(rel),
+                        redirect=redirect_target(server.root, rel))
+    if report.redirect:
+        return report
+    page = context.new_page()
+    _watch(page, report)
+    try:
+        page.goto(report.url, wait_until="load")
+        settle(page)
+        report.dom = page.evaluate(DOM_PROBE)
+        report.animations = exercise_animations(page)
+        report.widgets = exercise_widgets(page)
+        if shots is not None:
+            report.desktop_screenshot = shots / (
+                "desktop-" + rel.replace("/", "__") + ".png")
+            page.screenshot(path=str(report.desktop_screenshot))
+    finally:
+        page.close()
+    if phone_context is not None:
+        page = phone_context.new_page()
+        _watch(page, report)
+        try:
+            page.goto(report.url, wait_until="load")
+            settle(page)
+            report.phone = page.evaluate(OVERFLOW_PROBE)
+            if shots is not None:
+                report.screenshot = shots / (
+                    "phone-" + rel.replace("/", "__") + ".png")
+                page.screenshot(path=str(report.screenshot), full_page=True)
+        finally:
+            page.close()
+    return report
+
+
+# ------------------------------------------------------ interactive bits
+ANIMATIONS = r"""() => [...document.querySelectorAll('div.animation')]
+  .filter((d) => d.querySelector('img[id^="_anim_img"]'))
+  .map((d) => d.querySelector('img[id^="_anim_img"]').id
+                .slice('_anim_img'.length))"""
+
+ANIM_STATE = r"""(id) => {
+  const a = window['anim' + id];
+  const img = document.getElementById('_anim_img' + id);
+  const slider = document.getElementById('_anim_slider' + id);
+  if (!a) return {ready: false};
+  return {ready: true, frame: a.current_frame, frames: a.frames.length,
+          slider: parseInt(slider.value), max: parseInt(slider.max),
+          shows: img.src === a.frames[a.current_frame].src,
+          loaded: img.complete && img.naturalWidth > 0};
+}"""
+
+
+def exercise_animations(page) -> list[dict]:
+    """Click through every matplotlib ``to_jshtml`` animation on a page.
+
+    For each: 'Next frame' moves one frame, 'Last frame' jumps to the
+    end, 'First frame' back to 0, 'Play' advances it, 'Pause' stops it;
+    the image always shows the current frame. Returns one dict per
+    animation with ``problems`` (empty when it works).
+    """
+    results = []
+    for anim_id in page.evaluate(ANIMATIONS):
+        problems = []
+        page.wait_for_function(f"() => !!window['anim{anim_id}']",
+                               timeout=10000)
+        box = page.locator(f"#_anim_img{anim_id}").locator(
+            "xpath=ancestor::div[contains(@class,'animation')][1]")
+
+        def state():
+            return page.evaluate(ANIM_STATE, anim_id)
+
+        def click(title):
+            box.locator(f'button[title="{title}"]').click()
+
+        s = state()
+        n = s["frames"]
+        if n < 2:
+            problems.append(f"only {n} frame(s)")
+        click("First frame")
+        s = state()
+        if s["frame"] != 0 or s["slider"] != 0 or not s["shows"]:
+            problems.append(f"'First frame' gave {s}")
+        click("Next frame")
+        s = state()
+        if s["frame"] != min(1, n - 1) or s["slider"] != s["frame"] \
+                or not s["shows"]:
+            problems.append(f"'Next frame' gave {s}")
+        click("Last frame")
+        s = state()
+        if s["frame"] != n - 1 or s["slider"] != n - 1 or not s["shows"]:
+            problems.append(f"'Last frame' gave {s}")
+        click("First frame")
+        click("Play")
+        try:
+            page.wait_for_function(
+                f"() => window['anim{anim_id}'].current_frame > 0",
+                timeout=10000)
+        except Exception:  # noqa: BLE001 (reported, not raised)
+            problems.append("'Play' did not advance within 10 s")
+        click("Pause")
+        before = state()["frame"]
+        page.wait_for_timeout(400)
+        after = state()
+        if after["frame"] != before:
+            problems.append("'Pause' did not stop the animation")
+        if not after["shows"] or not after["loaded"]:
+            problems.append(f"image does not show the frame: {after}")
+        results.append({"id": anim_id, "frames": n, "problems": problems})
+    return results
+
+
+WIDGET_SLIDERS = r"""() => [...document.querySelectorAll(
+  '.widget-subarea .widget-hslider, .widget-subarea .widget-slider')]
+  .filter((w) => w.querySelector('.noUi-handle') &&
+                 w.querySelector('.widget-readout'))
+  .map((w, i) => { w.dataset.siteTest = String(i); return i; })"""
+
+
+def exercise_widgets(page) -> dict:
+    """Embedded ipywidgets render, and their sliders answer the keyboard
+    and the mouse (the readout changes; with ``jslink`` so do partners).
+    """
+    views = page.locator(
+        'script[type="application/vnd.jupyter.widget-view+json"]').count()
+    rendered = page.locator(".widget-subarea > *").count()
+    problems = []
+    sliders = page.evaluate(WIDGET_SLIDERS)
+    for i in sliders:
+        slider = page.locator(f'[data-site-test="{i}"]')
+        readout = slider.locator(".widget-readout")
+        before = readout.inner_text().strip()
+        handle = slider.locator(".noUi-handle")
+        handle.click()
+        handle.press("ArrowRight")
+        page.wait_for_timeout(100)
+        after = readout.inner_text().strip()
+        if after == before:
+            handle.press("ArrowLeft")
+            handle.press("ArrowLeft")
+            page.wait_for_timeout(100)
+            after = readout.inner_text().strip()
+        if after == before:
+            problems.append(f"slider {i} readout stayed {before!r}")
+    return {"views": views, "rendered": rendered, "sliders": len(sliders),
+            "problems": problems}
+
+
+# ------------------------------------------------------------ the crawl
+def launch(playwright):
+    return playwright.chromium.launch(executable_path=chromium_path(),
+                                      args=CHROMIUM_ARGS, headless=True)
+
+
+def crawl(browser, server: SiteServer, shots: Path | None = None,
+          phone: bool = True) -> dict[str, PageReport]:
+    """Visit every page of the served site; one report per page."""
+    context = browser.new_context(viewport=DESKTOP,
+                                  service_workers="block")
+    phone_context = None
+    if phone:
+        phone_context = browser.new_context(
+            viewport=PHONE, device_scale_factor=2, is_mobile=True,
+            has_touch=True, service_workers="block")
+    try:
+        return {rel: visit(context, server, rel, shots, phone_context)
+                for rel in html_pages(server.root)}
+    finally:
+        context.close()
+        if phone_context is not None:
+            phone_context.close()
+
+
+def search_finds(browser, server: SiteServer, term: str) -> list[str]:
+    """The pages (relative paths) the site's search lists for ``term``."""
+    context = browser.new_context(viewport=DESKTOP)
+    page = context.new_page()
+    page.route("**/*", lambda r: r.continue_() if is_local(r.request.url)
+               else r.abort("blockedbyclient"))
+    try:
+        page.goto(server.url(f"search.html?q={term}"), wait_until="load")
+        page.wait_for_selector("#search-results .search-summary",
+                               timeout=20000)
+        hrefs = page.eval_on_selector_all(
+            "#search-results ul.search a", "as => as.map(a => a.href)")
+    finally:
+        context.close()
+    found = []
+    for href in hrefs:
+        path = urlsplit(href).path.lstrip("/")
+        found.append(path)
+    return found
+
+
+# Sphinx's English stop words of five letters or more (never indexed).
+STOP_WORDS = {"their", "there", "these", "where", "which", "while",
+              "would", "about", "other"}
+
+
+def search_term(title: str) -> str | None:
+    """A distinctive word of a page title to search for."""
+    words = [w for w in re.findall(r"[A-Za-z]{5,}", title)
+             if w.lower() not in STOP_WORDS]
+    return max(words, key=len) if words else None

@@ -1,0 +1,271 @@
+"""Sphinx extension: a self-contained, downloadable course site.
+
+Loaded by ``_config.yml`` (``sphinx.local_extensions``). For every page
+it writes:
+
+- **.ipynb download.** Each executed notebook chapter (myst-nb writes it
+  to ``_build/jupyter_execute/<page>.ipynb``) is copied, with its outputs,
+  to ``_sources/<page>.ipynb`` in the site, and the theme's download menu
+  offers it (``ipynb_source``), next to the ``.md`` source.
+- **Runs elsewhere.** A notebook that imports ``dlopt`` gets a first cell
+  that installs it from the repository when it is missing (Colab).
+- **Colab** cannot open a MyST ``.md`` file, so the Colab button opens
+  that ``.ipynb`` from the published branch (``book_site_pages_branch``,
+  ``gh-pages`` as written by ``.github/workflows/pages.yml``).
+- **No CDN.** sphinx-thebe puts a ``https://unpkg.com`` thebe URL and its
+  loader on every page; live code needs a remote kernel anyway (the Binder
+  button is the way to run a chapter), so both are dropped. Matplotlib's
+  ``to_jshtml`` animations link Font Awesome 4 from a CDN; that link is
+  removed (the theme serves Font Awesome itself) and the animation's
+  ``<img>`` gets alt text and its buttons wrap on a phone.
+- **Lighter pages.** The theme loads Font Awesome twice: as webfonts
+  (its CSS) and as a 1.5 MB script that swaps icons for SVG. The icons
+  look the same from the webfonts alone, so the script tag is removed
+  from the written pages (it keeps pages with widgets under 5 MB).
+- **Quiet console.** The theme's colour mode defaults to ``auto``. The
+  ipywidgets HTML manager typesets labels through MathJax 2's
+  ``MathJax.Hub.Queue``; the site runs MathJax 3, so a small shim
+  translates (without it every widget page throws errors).
+- **Accessible names** where the generated HTML lacks them: graphviz
+  ``<object>`` diagrams get ``role="img"`` and their alt text as
+  ``aria-label``; animation sliders and widget slider handles get a
+  label; citation entries inside ``role="list"`` become list items.
+"""
+from __future__ import annotations
+
+import html
+import json
+import re
+from pathlib import Path
+
+__all__ = ["setup"]
+
+_FA_CDN_LINK = re.compile(
+    r'<link[^>]*href="https?://[^"]*font-awesome[^"]*"[^>]*>', re.S)
+_ANIM_IMG = re.compile(r'<img id="(_anim_img[0-9a-fA-F]*)">')
+_ANIM_SLIDER = re.compile(r'<input id="(_anim_slider[0-9a-fA-F]*)"')
+_GRAPHVIZ = re.compile(
+    r'<object (data="[^"]*" type="image/svg\+xml" class="graphviz")>'
+    r'(\s*<p class="warning">(.*?)</p>)', re.S)
+# On a phone the animation's row of nine buttons is wider than the
+# screen: let it wrap instead of hiding the last buttons.
+_ANIM_CSS = ("<style>.animation { max-width: 100%; } "
+             ".animation .anim-buttons { display: flex; flex-wrap: wrap; "
+             "justify-content: center; }</style>\n")
+_ANIM_ALT = ("Animation frame: use the buttons or the slider below "
+             "to play and step through it")
+
+
+# MathJax 2 API used by @jupyter-widgets/base (html-manager 1.x) on top of
+# MathJax 3; and names for the widgets' slider handles (noUiSlider).
+WIDGETS_SHIM = r"""
+document.addEventListener('DOMContentLoaded', () => {
+  if (!document.querySelector(
+      'script[type="application/vnd.jupyter.widget-view+json"]')) return;
+  const mj = window.MathJax;
+  if (mj && mj.typesetPromise && !mj.Hub) {
+    mj.Hub = {Queue: (...jobs) => {
+      for (const job of jobs) {
+        if (Array.isArray(job) && job[0] === 'Typeset' && job[2]) {
+          mj.startup.promise.then(() => mj.typesetPromise([job[2]]))
+            .catch((e) => console.warn('MathJax in a widget:', e));
+        }
+      }
+    }};
+  }
+  const name = () => {
+    for (const h of document.querySelectorAll(
+        '.widget-subarea .noUi-handle:not([aria-label])')) {
+      const w = h.closest('.widget-inline-hbox');
+      const label = w && w.querySelector('.widget-label');
+      const text = label && label.textContent.trim();
+      h.setAttribute('aria-label', text || 'slider');
+    }
+  };
+  new MutationObserver(name).observe(document.body,
+                                     {childList: true, subtree: true});
+});
+"""
+
+
+def _is_thebe(asset) -> bool:
+    name = getattr(asset, "filename", None) or ""
+    body = getattr(asset, "attributes", {}).get("body", "") or ""
+    return "thebe" in name or "THEBE_JS_URL" in body
+
+
+def _executed_notebook(app, pagename: str) -> Path | None:
+    path = Path(app.outdir).parent / "jupyter_execute" / f"{pagename}.ipynb"
+    return path if path.is_file() else None
+
+
+def _with_outputs(app, nb: dict) -> dict:
+    """The notebook with its outputs.
+
+    On a cache hit myst-nb 1.4 writes jupyter_execute/<page>.ipynb
+    *without* the cached outputs (it writes the notebook it read, not the
+    merged one), so merge them from the jupyter-cache here.
+    """
+    code = [c for c in nb.get("cells", []) if c["cell_type"] == "code"]
+    if not code or any(c.get("outputs") for c in code):
+        return nb
+    config = getattr(app.env, "mystnb_config", None)
+    if config is None or config.execution_mode != "cache":
+        return nb
+    import nbformat
+    from jupyter_cache import get_cache
+
+    cache = get_cache(config.execution_cache_path)
+    try:
+        _, merged = cache.merge_match_into_notebook(
+            nbformat.from_dict(nb))
+    except KeyError:
+        return nb
+    return merged
+
+
+SETUP_TAG = "course-setup"
+
+
+def _repository_url(app) -> str:
+    config = getattr(app, "config", None)
+    options = getattr(config, "html_theme_options", None) or {}
+    return options.get("repository_url", "")
+
+
+def _code(nb: dict) -> str:
+    return "\n".join("".join(c["source"]) if isinstance(c["source"], list)
+                     else c["source"] for c in nb.get("cells", [])
+                     if c["cell_type"] == "code")
+
+
+def _setup_cell(repo: str) -> dict:
+    """A first cell that installs dlopt where it is missing (Colab)."""
+    return {"cell_type": "code", "execution_count": None,
+            "id": "course-setup", "outputs": [],
+            "metadata": {"tags": [SETUP_TAG]},
+            "source": [
+                "# Outside the course repository (e.g. on Colab), install\n",
+                "# the course's package dlopt first.\n",
+                "try:\n",
+                "    import dlopt  # noqa: F401\n",
+                "except ImportError:\n",
+                f"    %pip install -q git+{repo}\n"]}
+
+
+def _write_ipynb(app, source: Path, target: Path) -> None:
+    """Copy an executed notebook with its outputs, minus the jupytext
+    pairing metadata."""
+    nb = _with_outputs(app, json.loads(source.read_text(encoding="utf-8")))
+    nb.get("metadata", {}).pop("jupytext", None)
+    nb.get("metadata", {}).pop("source_map", None)
+    repo = _repository_url(app)
+    code = _code(nb)
+    if repo and ("import dlopt" in code or "from dlopt" in code):
+        cells = nb["cells"]
+        at = 1 if cells and cells[0]["cell_type"] == "markdown" else 0
+        cells.insert(at, _setup_cell(repo))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
+    if not target.is_file() or target.read_text("utf-8") != text:
+        target.write_text(text, encoding="utf-8")
+
+
+def add_notebook_download(app, pagename, templatename, context, doctree):
+    """Before the theme's buttons (priority 501): offer the .ipynb."""
+    if app.builder.format != "html":
+        return
+    source = _executed_notebook(app, pagename)
+    if source is None:
+        return
+    target = Path(app.outdir) / "_sources" / f"{pagename}.ipynb"
+    _write_ipynb(app, source, target)
+    context["ipynb_source"] = f"{pagename}.ipynb"
+
+
+def _iter_buttons(buttons):
+    for button in buttons:
+        yield button
+        yield from _iter_buttons(button.get("buttons", []))
+
+
+def point_colab_to_ipynb(app, pagename, templatename, context, doctree):
+    """After the theme's buttons: Colab opens the published .ipynb.
+
+    The theme copies md notebooks to _sources too (when launch buttons
+    are on), with jupytext metadata: rewrite ours over it.
+    """
+    add_notebook_download(app, pagename, templatename, context, doctree)
+    ipynb = context.get("ipynb_source")
+    for button in _iter_buttons(context.get("header_buttons", [])):
+        if not ipynb or button.get("text") != "Colab":
+            continue
+        match = re.match(r"(.*/github/[^/]+/[^/]+/blob/)", button["url"])
+        if match:
+            branch = app.config.book_site_pages_branch
+            button["url"] = (f"{match.group(1)}{branch}/_sources/"
+                             f"{ipynb}")
+
+
+def _label_graphviz(match) -> str:
+    alt = html.unescape(re.sub(r"<[^>]+>", "", match.group(3))).strip()
+    return (f'<object {match.group(1)} role="img" '
+            f'aria-label="{html.escape(alt, quote=True)}">{match.group(2)}')
+
+
+def drop_cdn_references(app, pagename, templatename, context, doctree):
+    """Remove thebe's CDN loader and CDN links inside rendered outputs."""
+    if "script_files" in context:
+        context["script_files"] = [
+            js for js in context["script_files"] if not _is_thebe(js)]
+    if "css_files" in context:
+        context["css_files"] = [
+            css for css in context["css_files"] if not _is_thebe(css)]
+    body = context.get("body")
+    if body:
+        body = _FA_CDN_LINK.sub("", body)
+        body = _ANIM_IMG.sub(
+            lambda m: f'<img id="{m.group(1)}" alt="{_ANIM_ALT}">', body)
+        body = _ANIM_SLIDER.sub(
+            lambda m: f'<input id="{m.group(1)}" aria-label="Frame"', body)
+        body = _GRAPHVIZ.sub(_label_graphviz, body)
+        if 'class="anim-buttons"' in body:
+            body = _ANIM_CSS + body
+        if 'role="list" class="citation-list"' in body:
+            body = body.replace(
+                'role="doc-biblioentry"', 'role="listitem"')
+        context["body"] = body
+
+
+def default_colour_mode(app, config):
+    """pydata-sphinx-theme logs a console error ("Got invalid theme mode")
+    on a reader's first visit when no default mode is configured."""
+    config.html_context.setdefault("default_mode", "auto")
+
+
+_FA_SCRIPT = re.compile(
+    r'[ \t]*<script defer src="[^"]*_static/scripts/fontawesome\.js'
+    r'[^"]*"></script>\n?')
+
+
+def drop_fontawesome_script(app, exception):
+    """Remove the theme's Font Awesome script from every written page."""
+    if exception is not None or app.builder.format != "html":
+        return
+    for page in Path(app.outdir).rglob("*.html"):
+        text = page.read_text(encoding="utf-8")
+        lighter = _FA_SCRIPT.sub("", text)
+        if lighter != text:
+            page.write_text(lighter, encoding="utf-8")
+
+
+def setup(app):
+    app.connect("config-inited", default_colour_mode)
+    app.add_js_file(None, body=WIDGETS_SHIM)
+    app.connect("build-finished", drop_fontawesome_script)
+    app.add_config_value("book_site_pages_branch", "gh-pages", "html")
+    app.connect("html-page-context", add_notebook_download, priority=400)
+    app.connect("html-page-context", point_colab_to_ipynb, priority=600)
+    app.connect("html-page-context", drop_cdn_references, priority=900)
+    return {"parallel_read_safe": True, "parallel_write_safe": True,
+            "version": "1"}
