@@ -1,0 +1,150 @@
+"""Two-dimensional test landscapes with exact gradients, and a runner.
+
+Each landscape is a ``Landscape`` with ``value(x, y)`` and
+``grad(x, y) -> (dx, dy)`` (NumPy broadcasting, so both take grids), its
+known minima, and a plotting window.  ``run(opt, landscape, x0, steps)``
+drives any ``GradientTransformation`` on the params dict ``{"xy":
+array([x, y])}`` and records the trajectory.
+"""
+from __future__ import annotations
+
+from typing import Callable, NamedTuple
+
+import numpy as np
+
+from ._checks import as_float_array, check_shape
+from .optim import GradientTransformation, apply_updates
+
+__all__ = ["Landscape", "Trajectory", "quadratic", "rosenbrock", "beale",
+           "himmelblau", "saddle", "monkey_saddle", "run", "LANDSCAPES"]
+
+
+class Landscape(NamedTuple):
+    name: str
+    value: Callable
+    grad: Callable
+    minima: tuple          # ((x, y), ...) with zero gradient
+    window: tuple          # (xmin, xmax, ymin, ymax) for plots
+    log_contours: bool = True
+
+
+def quadratic(kappa: float = 10.0) -> Landscape:
+    """``f = (x^2 + kappa y^2) / 2``: condition number ``kappa``;
+    gradient ``(x, kappa y)``; minimum at the origin."""
+    kappa = float(kappa)
+    if not kappa >= 1:
+        raise ValueError(f"kappa must be >= 1, got {kappa}")
+    return Landscape(
+        f"quadratic (kappa={kappa:g})",
+        lambda x, y: 0.5 * (x * x + kappa * y * y),
+        lambda x, y: (x * 1.0, kappa * y),
+        ((0.0, 0.0),), (-3.0, 3.0, -2.0, 2.0))
+
+
+def rosenbrock(a: float = 1.0, b: float = 100.0) -> Landscape:
+    """``f = (a - x)^2 + b (y - x^2)^2``; minimum ``(a, a^2)``;
+    gradient ``(-2(a - x) - 4 b x (y - x^2), 2 b (y - x^2))``."""
+    return Landscape(
+        "Rosenbrock",
+        lambda x, y: (a - x) ** 2 + b * (y - x * x) ** 2,
+        lambda x, y: (-2 * (a - x) - 4 * b * x * (y - x * x),
+                      2 * b * (y - x * x)),
+        ((a, a * a),), (-2.0, 2.0, -1.0, 3.0))
+
+
+def _beale_terms(x, y):
+    return (1.5 - x + x * y, 2.25 - x + x * y ** 2, 2.625 - x + x * y ** 3)
+
+
+def _beale_value(x, y):
+    t1, t2, t3 = _beale_terms(x, y)
+    return t1 ** 2 + t2 ** 2 + t3 ** 2
+
+
+def _beale_grad(x, y):
+    t1, t2, t3 = _beale_terms(x, y)
+    dx = 2 * t1 * (y - 1) + 2 * t2 * (y ** 2 - 1) + 2 * t3 * (y ** 3 - 1)
+    dy = 2 * t1 * x + 2 * t2 * 2 * x * y + 2 * t3 * 3 * x * y ** 2
+    return dx, dy
+
+
+def beale() -> Landscape:
+    """Beale's function; global minimum ``(3, 0.5)``."""
+    return Landscape("Beale", _beale_value, _beale_grad, ((3.0, 0.5),),
+                     (-4.5, 4.5, -4.5, 4.5))
+
+
+_HIMMELBLAU_MINIMA = (
+    (3.0, 2.0),
+    (-2.805118086952745, 3.131312518250573),
+    (-3.779310253377747, -3.283185991286170),
+    (3.584428340330492, -1.848126526964404),
+)
+
+
+def himmelblau() -> Landscape:
+    """``f = (x^2 + y - 11)^2 + (x + y^2 - 7)^2``; four minima (f = 0)."""
+    def value(x, y):
+        return (x * x + y - 11) ** 2 + (x + y * y - 7) ** 2
+
+    def grad(x, y):
+        a, b = x * x + y - 11, x + y * y - 7
+        return 4 * x * a + 2 * b, 2 * a + 4 * y * b
+    return Landscape("Himmelblau", value, grad, _HIMMELBLAU_MINIMA,
+                     (-5.0, 5.0, -5.0, 5.0))
+
+
+def saddle() -> Landscape:
+    """``f = (x^2 - y^2) / 2``: a saddle point at the origin (no
+    minimum; the origin is a stationary point, not a minimum)."""
+    return Landscape("saddle", lambda x, y: 0.5 * (x * x - y * y),
+                     lambda x, y: (x * 1.0, -y * 1.0), (),
+                     (-2.0, 2.0, -2.0, 2.0), log_contours=False)
+
+
+def monkey_saddle() -> Landscape:
+    """``f = x^3 - 3 x y^2``: a degenerate saddle at the origin."""
+    return Landscape("monkey saddle", lambda x, y: x ** 3 - 3 * x * y * y,
+                     lambda x, y: (3 * x * x - 3 * y * y, -6 * x * y), (),
+                     (-1.5, 1.5, -1.5, 1.5), log_contours=False)
+
+
+LANDSCAPES = {"quadratic": quadratic, "rosenbrock": rosenbrock,
+              "beale": beale, "himmelblau": himmelblau, "saddle": saddle,
+              "monkey_saddle": monkey_saddle}
+
+
+class Trajectory(NamedTuple):
+    """``params``: shape (steps + 1, 2), row 0 is ``x0``;
+    ``loss``: shape (steps + 1,), the value at each row."""
+    params: np.ndarray
+    loss: np.ndarray
+
+
+def run(opt: GradientTransformation, landscape: Landscape, x0,
+        steps: int) -> Trajectory:
+    """Run ``steps`` updates of ``opt`` from ``x0`` (shape (2,)).
+
+    Stops early (raising ``FloatingPointError`` through the optimizer's
+    check) if the iterate diverges to inf/NaN.
+    """
+    if not isinstance(opt, GradientTransformation):
+        raise TypeError(f"opt must be a GradientTransformation, got "
+                        f"{type(opt).__name__}")
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+        raise ValueError(f"steps must be an int >= 0, got {steps!r}")
+    x0 = as_float_array("x0", x0, ndim=1).astype(np.float64)
+    check_shape("x0", x0, (2,))
+    params = {"xy": x0.copy()}
+    state = opt.init(params)
+    path = np.empty((steps + 1, 2))
+    loss = np.empty(steps + 1)
+    path[0], loss[0] = x0, landscape.value(*x0)
+    for t in range(1, steps + 1):
+        gx, gy = landscape.grad(*params["xy"])
+        grads = {"xy": np.array([gx, gy], dtype=np.float64)}
+        updates, state = opt.update(grads, state, params)
+        params = apply_updates(params, updates)
+        path[t] = params["xy"]
+        loss[t] = landscape.value(*params["xy"])
+    return Trajectory(path, loss)
