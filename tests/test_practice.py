@@ -98,7 +98,7 @@ def test_softmax_classifier_matches_torch_linear_and_cross_entropy():
     loss, grads = mlp_loss_and_grads(p, X, y)
     ref = F.cross_entropy(tZ, torch.from_numpy(y))
     ref.backward()
-    assert loss == pytest.approx(float(ref), rel=1e-12)
+    assert loss == pytest.approx(ref.item(), rel=1e-12)
     np.testing.assert_allclose(grads["W1"], tW.grad.numpy(), rtol=1e-10)
     np.testing.assert_allclose(grads["b1"], tb.grad.numpy(), rtol=1e-10)
 
