@@ -138,7 +138,7 @@ def _torch_distill(Z, Zt, y, T, a):
                     log_target=True, reduction="batchmean")
     loss = (1 - a) * hard + a * T * T * soft
     loss.backward()
-    return float(loss), tZ.grad.numpy()
+    return loss.item(), tZ.grad.numpy()
 
 
 @covers("eq-prac-distill", "eq-prac-distill-grad")
