@@ -849,13 +849,18 @@ def _axpy_fn(x, y):
     return _load_blas().get(y.dtype)
 
 
-def _one_blas_thread():
+_BLAS_THREADED_MIN = 10_000
+
+
+def _one_blas_thread(longest: int):
     """OpenBLAS splits every axpy longer than 10,000 elements over its
     own threads; for the cache-sized chunks here, waking them costs far
     more than the work (measured: 130 us instead of 4 us per 2^16-chunk
     on the course machine), so BLAS runs single-threaded inside a step
-    (the previous limit is restored after it)."""
-    if not _FUSED_AXPY or _load_blas() is None or _BLAS_LIMIT is None:
+    (the previous limit is restored after it).  Setting the limit costs
+    ~15-25 us, so it is skipped when no call is long enough to thread."""
+    if (not _FUSED_AXPY or longest <= _BLAS_THREADED_MIN
+            or not _load_blas() or _BLAS_LIMIT is None):
         return contextlib.nullcontext()
     return _BLAS_LIMIT.limit(limits=1, user_api="blas")
 
@@ -965,7 +970,8 @@ def step(opt: GradientTransformation, params: Params, grads: Params,
                 x = kern(k, sl, x, bufs[0], p, bufs[1:])
             _axpy(factor, x, p, bufs[0])
 
-    with _one_blas_thread():
+    longest = max((sl.stop - sl.start for _, sl in jobs), default=0)
+    with _one_blas_thread(longest):
         if threads == 1:
             work(jobs)
         else:

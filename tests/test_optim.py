@@ -325,6 +325,32 @@ def test_axpy_is_one_rounding():
     np.testing.assert_array_equal(y16, ref)
 
 
+def test_blas_single_threaded_during_step_only(monkeypatch):
+    """Inside a step BLAS runs on one thread (a threaded axpy per chunk
+    is far slower); the user's setting is restored afterwards."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+
+    def blas_threads():
+        return [i["num_threads"] for i in threadpoolctl.threadpool_info()
+                if i["user_api"] == "blas"]
+    seen = []
+    saxpy = O._load_blas()[np.dtype(np.float32)]
+
+    def spy(x, y, a):
+        seen.append(blas_threads())
+        return saxpy(x, y, a=a)
+    monkeypatch.setitem(O._BLAS, np.dtype(np.float32), spy)
+    opt = O.sgd(0.1, momentum=0.9)
+    p = {"w": np.ones(50_000, np.float32)}
+    g = {"w": np.full(50_000, 2.0, np.float32)}
+    with threadpoolctl.threadpool_limits(2, user_api="blas"):
+        before = blas_threads()
+        p, s = O.step(opt, p, g, opt.init(p), inplace=True)
+        assert blas_threads() == before
+    assert seen and all(set(t) == {1} for t in seen)
+    np.testing.assert_allclose(p["w"], 1.0 - 0.1 * 2.0, rtol=1e-6)
+
+
 FAST_VS_TORCH = ["sgd_lr", "sgd_momentum", "sgd_nesterov", "sgd_wd",
                  "adam", "adam_wd", "adamw"]
 
