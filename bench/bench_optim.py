@@ -4,15 +4,16 @@ Run:  python bench/bench_optim.py [--sizes 1e6 1e7] [--repeat 15]
                                   [--runs 3] [--threads N]
 
 For SGD, SGD with momentum and Adam on float32 parameters it times one
-step of dlopt's in-place path (``check_finite`` off and on), dlopt's pure
-path, and torch.optim with ``foreach=True`` at its default thread count
-and at 1 thread.  The variants are timed round-robin (one call of each
-in turn), so a change in the load of the shared machine hits them all
-alike; each variant's time is its best over ``--repeat`` calls.  (torch
-at 1 thread has its own round-robin pass with dlopt: switching torch's
-thread count between calls is itself slow.)  The
-whole measurement is done ``--runs`` times: the table shows the best run
-and, for the two main columns, the spread (slowest run's best).
+step of dlopt's in-place path (``check_finite`` off and on; and on 2
+threads), dlopt's pure path, and torch.optim with ``foreach=True`` at
+its default thread count and at 1 thread.  The variants are timed
+round-robin (one call of each in turn), so a change in the load of the
+shared machine hits them all alike; each variant's time is its best
+over ``--repeat`` calls.  (torch at 1 thread has its own round-robin
+pass with dlopt: switching torch's thread count between calls is
+itself slow.)  The whole measurement is done ``--runs`` times: the
+table shows the best run and, in brackets, the slowest run's best (the
+spread).
 
 Bandwidth.  A rule must read and write a fixed number of float32
 arrays per step (SGD: read theta, g, write theta = 3; momentum: 5;
@@ -114,15 +115,16 @@ def bench(rule, n, repeat, threads):
     p0 = rng.standard_normal(n, dtype=np.float32)
     g = rng.standard_normal(n, dtype=np.float32)
     fns = {}
-    for check in (False, True):
+    for key, check, nt in (("dlopt", False, threads), ("dlopt2", False, 2),
+                           ("dlopt_check", True, threads)):
         opt, _ = make(rule, check)
         params = {"w": p0.copy()}
         box = [opt.init(params)]
 
-        def fast(opt=opt, params=params, box=box):
+        def fast(opt=opt, params=params, box=box, nt=nt):
             _, box[0] = O.step(opt, params, {"w": g}, box[0], inplace=True,
-                               threads=threads)
-        fns["dlopt_check" if check else "dlopt"] = fast
+                               threads=nt)
+        fns[key] = fast
     opt, make_t = make(rule, False)
     pbox = [{"w": p0.copy()}]
     pbox.append(opt.init(pbox[0]))
@@ -196,13 +198,17 @@ def main():
     for _ in range(args.runs):
         for rule, n in cases:
             runs[(rule, n)].append(bench(rule, n, args.repeat, threads))
-    print(f"# best of {args.runs} runs x {args.repeat} round-robin calls;"
-          f" 'worst run' = slowest run's best; ratio < 1: dlopt faster")
-    print("| rule | params | dlopt ms | worst run | dlopt+check ms "
-          "| dlopt pure ms | torch ms | worst run | torch 1-thr ms "
-          "| dlopt/torch | dlopt/best torch | dlopt GB/s | dlopt/ref bw "
-          "| best torch/ref bw |")
-    print("|---" * 14 + "|")
+    print(f"# best of {args.runs} runs x {args.repeat} round-robin calls"
+          f" (in brackets: the slowest run's best); ratios < 1: dlopt "
+          f"faster; 'best/best': the faster of dlopt's 1 and 2 threads "
+          f"over the faster of torch's")
+    print("| rule | params | dlopt ms | dlopt 2-thr ms | dlopt+check ms "
+          "| dlopt pure ms | torch ms | torch 1-thr ms | dlopt/torch "
+          "| best/best | dlopt GB/s | dlopt/ref bw | best torch/ref bw |")
+    print("|---" * 13 + "|")
+
+    def ms(r, worst, k):
+        return f"{r[k] * 1e3:.2f} ({worst[k] * 1e3:.2f})"
     for rule, n in cases:
         rs = runs[(rule, n)]
         r = {k: min(x[k] for x in rs) for k in rs[0]}
@@ -210,14 +216,13 @@ def main():
         tbest = min(r["torch"], r["torch1"])
         nbytes = ARRAYS[rule] * 4 * n
         bw = nbytes / r["dlopt"]
-        print(f"| {rule} | {n / 1e6:g}M | {r['dlopt'] * 1e3:.2f} "
-              f"| {worst['dlopt'] * 1e3:.2f} "
+        print(f"| {rule} | {n / 1e6:g}M | {ms(r, worst, 'dlopt')} "
+              f"| {ms(r, worst, 'dlopt2')} "
               f"| {r['dlopt_check'] * 1e3:.2f} "
               f"| {r['dlopt_pure'] * 1e3:.2f} "
-              f"| {r['torch'] * 1e3:.2f} | {worst['torch'] * 1e3:.2f} "
-              f"| {r['torch1'] * 1e3:.2f} "
+              f"| {ms(r, worst, 'torch')} | {ms(r, worst, 'torch1')} "
               f"| {r['dlopt'] / r['torch']:.2f} "
-              f"| {r['dlopt'] / tbest:.2f} "
+              f"| {min(r['dlopt'], r['dlopt2']) / tbest:.2f} "
               f"| {bw / 1e9:.1f} | {bw / ref:.2f} "
               f"| {nbytes / tbest / ref:.2f} |", flush=True)
     print(f"# load average (1 min): {load0:.2f} before, "
