@@ -794,6 +794,8 @@ _BLAS_LIMIT = None              # threadpoolctl controller, or None
 def _pool(n):
     global _POOL
     if _POOL is None or _POOL._max_workers != n:
+        if _POOL is not None:
+            _POOL.shutdown(wait=False)
         _POOL = ThreadPoolExecutor(max_workers=n)
     return _POOL
 
@@ -977,8 +979,15 @@ def step(opt: GradientTransformation, params: Params, grads: Params,
         else:
             size = -(-len(jobs) // threads)
             parts = [jobs[i:i + size] for i in range(0, len(jobs), size)]
-            for f in [_pool(threads).submit(work, part) for part in parts]:
-                f.result()
+            # the calling thread takes the first part itself (one thread
+            # fewer to wake up; it would only wait otherwise)
+            futures = [_pool(threads - 1).submit(work, part)
+                       for part in parts[1:]]
+            try:
+                work(parts[0])
+            finally:
+                for f in futures:
+                    f.result()
     return params, new_state
 
 
