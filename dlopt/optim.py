@@ -816,8 +816,10 @@ def _scratch(dtype, size):
 
 
 def _default_threads():
-    # One thread by default: on the course machine two threads gave no
-    # speed-up (bench/bench_optim.py); DLOPT_THREADS overrides.
+    # One thread by default: on the shared 2-core course machine two
+    # threads were no faster at 10M parameters in most runs and up to
+    # 5x slower when the other core was busy (bench/bench_optim.py,
+    # "dlopt 2-thr"); DLOPT_THREADS overrides.
     env = os.environ.get("DLOPT_THREADS")
     return max(1, int(env)) if env else 1
 
