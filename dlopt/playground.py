@@ -316,12 +316,13 @@ def _filled_contours(land: Landscape, ax, n: int = 100, levels: int = 12):
 
 def animate(landscape, trajectories: dict, frames: int = 25,
             figsize=(4.2, 3.4), dpi: int = 64, interval: int = 120,
-            title: str | None = None):
+            title: str | None = None, labels=("x", "y")):
     """A FuncAnimation of paths drawn step by step on ``landscape``.
 
     ``trajectories`` is ``{label: Trajectory}`` (or arrays of shape
-    (T, 2)); frame ``i`` shows every path up to step ``i * T / frames``.
-    Returns the animation (render it with ``jshtml``).
+    (T, 2)); frame ``i`` shows every path up to step ``i * T / frames``;
+    ``labels`` names the two axes. Returns the animation (render it with
+    ``jshtml``).
     """
     from matplotlib.animation import FuncAnimation
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -349,6 +350,7 @@ def animate(landscape, trajectories: dict, frames: int = 25,
     ax.legend(fontsize="x-small", loc="upper right")
     if title:
         ax.set_title(title)
+    ax.set(xlabel=labels[0], ylabel=labels[1])
     fig.tight_layout()
     cut = np.unique(np.linspace(1, T, frames).round().astype(int))
 

@@ -136,6 +136,7 @@ def test_animation_frames_show_growing_paths():
     for i in range(4):
         anim._func(i)
         lengths.append(len(line.get_xdata()))
+    anim._draw_was_started = True       # not rendered on purpose
     assert lengths == sorted(lengths) and lengths[-1] == 41
     with pytest.raises(ValueError, match="shape"):
         animate("quadratic", {"bad": np.zeros((3, 3))})
@@ -159,3 +160,13 @@ def test_html_choice_switches_between_precomputed_figures():
     assert not re.search(r"https?://", page)
     with pytest.raises(ValueError):
         html_choice({}, "pick", alt="x")
+
+
+@pytest.mark.filterwarnings("ignore:Animation was deleted")
+def test_animation_axis_labels():
+    tr = trajectory("SGD", "quadratic", steps=5, alpha=0.1)[0]
+    anim = animate("quadratic", {"SGD": tr}, frames=2,
+                   labels=("θ0", "θ1"))
+    anim._draw_was_started = True       # not rendered on purpose
+    ax = anim._fig.axes[0]
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("θ0", "θ1")
