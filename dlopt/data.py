@@ -2,13 +2,15 @@
 
 Nothing here downloads: scikit-learn bundles the Iris measurements
 (Fisher, 1936) and the 8x8 handwritten digits (UCI), so every chapter and
-test runs without a network.
+test runs without a network. ``load_idx`` reads MNIST-style IDX files
+that a reader already has on disk.
 """
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["load_iris_2d", "load_digits", "standardize", "one_hot"]
+__all__ = ["load_iris_2d", "load_digits", "standardize", "one_hot",
+           "load_idx", "shift_images"]
 
 _IRIS_FEATURES = ("sepal length", "sepal width", "petal length",
                   "petal width")
@@ -95,3 +97,73 @@ def load_digits(val_fraction: float = 0.2, test_fraction: float = 0.2,
         X_train, y_train = X_rest, y_rest
     out.update(X_train=X_train, y_train=y_train)
     return out
+
+
+# IDX type codes (LeCun et al.'s MNIST file format) -> big-endian dtypes.
+_IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4",
+              0x0D: ">f4", 0x0E: ">f8"}
+
+
+def load_idx(path) -> np.ndarray:
+    """Read an IDX file (the format of the MNIST files), maybe gzipped.
+
+    Layout: two zero bytes, a type code byte, the number of dimensions
+    ``d``, then ``d`` big-endian uint32 sizes, then the data in C order.
+    ``train-images-idx3-ubyte`` gives a uint8 array (60000, 28, 28),
+    ``train-labels-idx1-ubyte`` a uint8 array (60000,). Files ending in
+    ``.gz`` are decompressed. Nothing is downloaded.
+
+    Returns the array in native byte order.
+    """
+    import gzip
+    import os
+
+    path = os.fspath(path)
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rb") as fh:
+        raw = fh.read()
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
+        raise ValueError(f"{path} is not an IDX file: it must start with "
+                         f"two zero bytes")
+    code, ndim = raw[2], raw[3]
+    if code not in _IDX_TYPES:
+        raise ValueError(f"{path}: unknown IDX type code {code:#04x}")
+    head = 4 + 4 * ndim
+    if len(raw) < head:
+        raise ValueError(f"{path}: truncated header ({ndim} dimensions)")
+    shape = tuple(int(v) for v in
+                  np.frombuffer(raw[4:head], dtype=">u4"))
+    dtype = np.dtype(_IDX_TYPES[code])
+    want = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if len(raw) - head != want:
+        raise ValueError(f"{path}: header says shape {shape} "
+                         f"({want} bytes of data) but the file holds "
+                         f"{len(raw) - head}")
+    data = np.frombuffer(raw[head:], dtype=dtype).reshape(shape)
+    return data.astype(dtype.newbyteorder("="))
+
+
+def shift_images(X, dx: int, dy: int, side: int = 8) -> np.ndarray:
+    """Shift flattened square images by ``dx`` columns right and ``dy``
+    rows down, filling the uncovered border with zeros (background).
+
+    ``X`` has shape (N, side * side) (the digits are 8x8); the result has
+    the same shape. A small shift keeps the label: data augmentation.
+    """
+    X = np.asarray(X)
+    if X.ndim != 2 or X.shape[1] != side * side:
+        raise ValueError(f"X must have shape (N, {side * side}) for "
+                         f"{side}x{side} images, got {X.shape}")
+    for name, v in (("dx", dx), ("dy", dy)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) \
+                or abs(v) >= side:
+            raise ValueError(f"{name} must be an int with |{name}| < "
+                             f"{side}, got {v!r}")
+    img = X.reshape(-1, side, side)
+    out = np.zeros_like(img)
+    rs = slice(max(dy, 0), side + min(dy, 0))
+    rd = slice(max(-dy, 0), side + min(-dy, 0))
+    cs = slice(max(dx, 0), side + min(dx, 0))
+    cd = slice(max(-dx, 0), side + min(-dx, 0))
+    out[:, rs, cs] = img[:, rd, cd]
+    return out.reshape(X.shape)

@@ -31,8 +31,13 @@ rules in place: it walks the parameters in cache-sized chunks, runs every
 building block's in-place kernel on a chunk while it is in cache (NumPy
 ``out=`` arguments, no allocation), and spreads the chunks over a small
 thread pool (NumPy releases the GIL inside ufuncs).  The kernels perform
-the same floating-point operations in the same order as the pure rules,
-so both paths give bit-identical results (tested).
+the same floating-point operations in the same order as the pure rules.
+The last two operations of every named optimizer, ``u <- -alpha_t u``
+then ``theta <- theta + u``, are fused into one BLAS ``axpy`` (``theta
++= a x`` in one pass; see ``step``).  ``axpy`` rounds once where the
+pure path rounds twice (a fused multiply-add), so the fast path agrees
+with the pure one to within a few units in the last place per step
+(tested); without that fusion it is bit-identical (tested too).
 
 Gradient checks.  Every named optimizer starts with ``validate()``: the
 gradient keys and shapes must match the parameters, and (unless
@@ -41,6 +46,7 @@ gradient keys and shapes must match the parameters, and (unless
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import threading
@@ -72,14 +78,17 @@ class GradientTransformation(NamedTuple):
 
     ``inplace`` is optional and used only by ``step(..., inplace=True)``:
     ``inplace(grads, state, params) -> (new_state, kernel)`` where
-    ``kernel(key, sl, src, u, p, tmp)`` applies the same rule to one
-    chunk of parameter ``key``: it reads the incoming updates from
-    ``src`` (the gradient chunk, read-only, or ``u`` itself) and writes
-    its output into the scratch chunk ``u``; ``sl`` slices the flattened
-    state arrays (updated in place), ``p`` is the parameter chunk and
-    ``tmp`` a list of scratch buffers like ``u``.
-    ``grads`` is the raw gradient dict if nothing but checks came
-    before, else None.  A kernel of None means "values unchanged".
+    ``kernel(key, sl, src, u, p, tmp) -> out`` applies the same rule to
+    one chunk of parameter ``key``: it reads the incoming updates from
+    ``src`` (read-only: the gradient chunk or an earlier block's
+    output), may write into the scratch chunks ``u`` and ``tmp[i]``,
+    updates the state arrays' chunk ``[sl]`` in place, and returns the
+    chunk that holds its output (``u``, or a state chunk such as the
+    momentum buffer, which later blocks only read).  ``p`` is the
+    parameter chunk.  ``grads`` is the raw gradient dict if nothing but
+    checks came before, else None.  A kernel of None means "values
+    unchanged"; a ``_Scale`` kernel (``u <- factor * src``) at the end
+    of a chain is fused by ``step`` into the parameter update.
     """
     init: Callable
     update: Callable
@@ -114,6 +123,30 @@ def _flat(name, a):
 
 def _flats(name, tree):
     return {k: _flat(f"{name}[{k!r}]", v) for k, v in tree.items()}
+
+
+class _Scale:
+    """In-place kernel ``u <- factor * src``.  A class, not a closure,
+    so that ``step`` can see the factor and fuse it into the update."""
+
+    def __init__(self, factor: float):
+        self.factor = factor
+
+    def __call__(self, key, sl, src, u, p, tmp):
+        np.multiply(src, self.factor, out=u)
+        return u
+
+
+class _Chain:
+    """In-place kernel running ``parts`` one after the other."""
+
+    def __init__(self, parts):
+        self.parts = list(parts)
+
+    def __call__(self, key, sl, src, u, p, tmp):
+        for kern in self.parts:
+            src = kern(key, sl, src, u, p, tmp)
+        return src
 
 
 def _lr_value(lr, count: int) -> float:
@@ -189,14 +222,10 @@ def chain(*transforms: GradientTransformation) -> GradientTransformation:
             s, kern = t.inplace(grads, s, params)
             new_states.append(s)
             if kern is not None:
-                kernels.append(kern)
+                # flatten nested chains so a trailing scale stays visible
+                kernels += kern.parts if isinstance(kern, _Chain) else [kern]
                 grads = None        # later blocks see transformed values
-
-        def kernel(key, sl, src, u, p, tmp):
-            for kern in kernels:
-                kern(key, sl, src, u, p, tmp)
-                src = u
-        return tuple(new_states), (kernel if kernels else None)
+        return tuple(new_states), (_Chain(kernels) if kernels else None)
 
     return GradientTransformation(init, update, inplace)
 
@@ -279,9 +308,7 @@ def scale(factor: float) -> GradientTransformation:
         return _map(lambda g: factor * g, grads), state
 
     def inplace(grads, state, params):
-        def kernel(key, sl, src, u, p, tmp):
-            np.multiply(src, factor, out=u)
-        return state, kernel
+        return state, _Scale(factor)
 
     return GradientTransformation(init, update, inplace)
 
@@ -312,11 +339,7 @@ def scale_by_learning_rate(learning_rate: float | Schedule
 
     def inplace(grads, state, params):
         count = state.count + 1
-        step_size = -_lr_value(lr, count)
-
-        def kernel(key, sl, src, u, p, tmp):
-            np.multiply(src, step_size, out=u)
-        return ScaleByScheduleState(count), kernel
+        return ScaleByScheduleState(count), _Scale(-_lr_value(lr, count))
 
     return GradientTransformation(init, update, inplace)
 
@@ -372,11 +395,11 @@ def trace(decay: float, dampening: float = 0.0,
                 else:
                     np.multiply(src, damp, out=tmp[0])
                     np.add(b, tmp[0], out=b)
-            if nesterov:
-                np.multiply(b, decay, out=tmp[0])
-                np.add(src, tmp[0], out=u)
-            else:
-                np.copyto(u, b)
+            if not nesterov:
+                return b                    # no copy: later blocks read b
+            np.multiply(b, decay, out=tmp[0])
+            np.add(src, tmp[0], out=u)
+            return u
         return TraceState(count, state.trace), kernel
 
     return GradientTransformation(init, update, inplace)
@@ -421,6 +444,7 @@ def scale_by_rss(initial_accumulator_value: float = 0.0,
             np.sqrt(s, out=t0)
             np.add(t0, eps, out=t0)
             np.divide(src, t0, out=u)
+            return u
         return ScaleByRssState(state.count + 1, state.sum_of_squares), kernel
 
     return GradientTransformation(init, update, inplace)
@@ -488,6 +512,7 @@ def scale_by_rms(alpha: float = 0.99, eps: float = 1e-8,
                 np.sqrt(nu, out=t0)
             np.add(t0, eps, out=t0)
             np.divide(src, t0, out=u)
+            return u
         return ScaleByRmsState(state.count + 1, state.nu, state.mu), kernel
 
     return GradientTransformation(init, update, inplace)
@@ -572,6 +597,7 @@ def scale_by_adam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8,
             np.add(t0, eps_hat, out=t0)
             np.divide(m, t0, out=u)
             np.multiply(u, k, out=u)
+            return u
         return ScaleByAdamState(count, state.mu, state.nu,
                                 state.nu_max), kernel
 
@@ -646,6 +672,7 @@ def scale_by_nadam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8,
             np.divide(m, t0, out=t1)
             np.multiply(t1, cm, out=t1)
             np.add(u, t1, out=u)
+            return u
         return ScaleByNadamState(count, mu_product, state.mu,
                                  state.nu), kernel
 
@@ -678,6 +705,7 @@ def add_decayed_weights(weight_decay: float) -> GradientTransformation:
             t0 = tmp[0]
             np.multiply(p, wd, out=t0)
             np.add(src, t0, out=u)
+            return u
         return state, kernel
 
     return GradientTransformation(init, update, inplace)
@@ -704,6 +732,7 @@ def add_l1(l1: float) -> GradientTransformation:
             np.sign(p, out=t0)
             np.multiply(t0, l1, out=t0)
             np.add(src, t0, out=u)
+            return u
         return state, kernel
 
     return GradientTransformation(init, update, inplace)
@@ -741,23 +770,32 @@ def clip_by_global_norm(max_norm: float) -> GradientTransformation:
         if grads is None:
             raise ValueError("clip_by_global_norm must come first in a "
                              "chain to run in place")
-        c = coef(grads)
-
-        def kernel(key, sl, src, u, p, tmp):
-            np.multiply(src, c, out=u)
-        return state, kernel
+        return state, _Scale(coef(grads))
 
     return GradientTransformation(init, update, inplace)
 
 
 # ------------------------------------------------------------ fast path
-_CHUNK = 1 << 16
+# Chunk lengths (elements), chosen with bench/bench_optim.py on the
+# course machine (1 MB L2 per core, 32 MB L3): 2^17 for rules with
+# several passes per chunk (momentum, Adam: 2^16..2^18 within noise,
+# 2^14 clearly slower: Python overhead), 2^20 when the only pass is the
+# update itself (plain SGD: the chunk only bounds the call length).
+_CHUNK = 1 << 17
+_CHUNK_STREAM = 1 << 20
 _POOL: ThreadPoolExecutor | None = None
+# Fuse the final ``theta += a * x`` into one BLAS axpy (tests switch
+# this off to check the NumPy kernels bit for bit against the pure path).
+_FUSED_AXPY = True
+_BLAS: dict | None = None       # dtype -> scipy's ?axpy, filled lazily
+_BLAS_LIMIT = None              # threadpoolctl controller, or None
 
 
 def _pool(n):
     global _POOL
     if _POOL is None or _POOL._max_workers != n:
+        if _POOL is not None:
+            _POOL.shutdown(wait=False)
         _POOL = ThreadPoolExecutor(max_workers=n)
     return _POOL
 
@@ -766,38 +804,133 @@ _LOCAL = threading.local()
 
 
 def _scratch(dtype, size):
-    """Per-thread scratch buffers, kept between steps (a fresh
+    """Three per-thread scratch buffers, kept between steps (a fresh
     allocation per step costs page faults that dominate small steps)."""
     cache = _LOCAL.__dict__.setdefault("bufs", {})
     key = (np.dtype(dtype), size)
     if key not in cache:
-        cache.clear()
+        if len(cache) >= 4:
+            cache.clear()
         cache[key] = [np.empty(size, dtype) for _ in range(3)]
     return cache[key]
 
 
 def _default_threads():
-    # One thread by default: on the course machine two threads gave no
-    # speed-up (bench/bench_optim.py); DLOPT_THREADS overrides.
+    # One thread by default: on the shared 2-core course machine two
+    # threads were no faster at 10M parameters in most runs and up to
+    # 5x slower when the other core was busy (bench/bench_optim.py,
+    # "dlopt 2-thr"); DLOPT_THREADS overrides.
     env = os.environ.get("DLOPT_THREADS")
     return max(1, int(env)) if env else 1
 
 
+def _load_blas():
+    """scipy's BLAS ``saxpy``/``daxpy`` (``y += a x`` in place, one
+    rounding) and a threadpoolctl controller to pin BLAS to one thread
+    during a step.  Without scipy the NumPy two-pass update is used."""
+    global _BLAS, _BLAS_LIMIT
+    if _BLAS is not None:
+        return _BLAS
+    try:
+        from scipy.linalg import blas
+    except ImportError:                 # pragma: no cover
+        _BLAS = {}
+        return _BLAS
+    try:
+        from threadpoolctl import ThreadpoolController
+        _BLAS_LIMIT = ThreadpoolController()
+    except ImportError:                 # pragma: no cover
+        _BLAS_LIMIT = None
+    _BLAS = {np.dtype(np.float32): blas.saxpy,
+             np.dtype(np.float64): blas.daxpy}
+    return _BLAS
+
+
+def _axpy_fn(x, y):
+    """The BLAS axpy for ``y += a * x``, or None (NumPy then)."""
+    if not _FUSED_AXPY or x.dtype != y.dtype:
+        return None
+    return _load_blas().get(y.dtype)
+
+
+_BLAS_THREADED_MIN = 10_000
+
+
+def _one_blas_thread(longest: int):
+    """OpenBLAS splits every axpy longer than 10,000 elements over its
+    own threads; for the cache-sized chunks here, waking them costs far
+    more than the work (measured: 130 us instead of 4 us per 2^16-chunk
+    on the course machine), so BLAS runs single-threaded inside a step
+    (the previous limit is restored after it).  Setting the limit costs
+    ~15-25 us, so it is skipped when no call is long enough to thread."""
+    if (not _FUSED_AXPY or longest <= _BLAS_THREADED_MIN
+            or not _load_blas() or _BLAS_LIMIT is None):
+        return contextlib.nullcontext()
+    return _BLAS_LIMIT.limit(limits=1, user_api="blas")
+
+
+def _axpy(a, x, y, scratch):
+    """``y += a * x`` in place on equal-length 1-d chunks.
+
+    float32/float64 (scipy present): one BLAS axpy, a fused
+    multiply-add in one pass (one rounding).  Otherwise NumPy: ``y + x``
+    if ``a == 1``, else ``a * x`` into ``scratch`` then ``y + scratch``
+    (two passes, two roundings, exactly as the pure path).  ``a == 0``
+    goes to NumPy too, since BLAS then skips the work (and ``0 * inf``
+    would no longer give NaN).
+    """
+    fn = _axpy_fn(x, y) if a != 0 else None
+    if fn is not None:
+        out = fn(x, y, a=a)
+        if out is not y:                # pragma: no cover (f2py copied)
+            y[...] = out
+    elif a == 1.0:
+        np.add(y, x, out=y)
+    else:
+        np.multiply(x, a, out=scratch)
+        np.add(y, scratch, out=y)
+
+
+def _split_kernel(kernel):
+    """``(body, a)``: kernels to run on a chunk, then ``p += a * out``.
+
+    A trailing ``u <- a * x`` (``scale_by_learning_rate``, ``scale``) is
+    taken out of the chain and fused into the parameter update."""
+    parts = (kernel.parts if isinstance(kernel, _Chain)
+             else [] if kernel is None else [kernel])
+    if parts and isinstance(parts[-1], _Scale):
+        return parts[:-1], parts[-1].factor
+    return parts, 1.0
+
+
 def step(opt: GradientTransformation, params: Params, grads: Params,
          state, *, inplace: bool = False, threads: int | None = None,
-         chunk: int = _CHUNK):
+         chunk: int | None = None):
     """One optimizer step: ``(params, state) -> (params', state')``.
 
     ``inplace=False``: the pure path, ``apply_updates(params,
     opt.update(grads, state, params)[0])``; nothing is mutated.
 
-    ``inplace=True`` (NumPy only): the same maths, bit for bit, written
-    into ``params`` and into the state's arrays (both are mutated and
-    returned; ``grads`` is not touched).  Parameters are processed in
-    chunks of ``chunk`` elements, every building block's kernel runs on
-    a chunk while it is in cache, and chunks are spread over ``threads``
-    threads (default 1, or env ``DLOPT_THREADS``; NumPy releases the GIL
-    in ufuncs, so more threads help where cores are really free).
+    ``inplace=True`` (NumPy arrays): the same maths written into
+    ``params`` and into the state's arrays (both are mutated and
+    returned; ``grads`` is not touched).  Which code runs:
+
+    * parameters are cut into chunks of ``chunk`` elements (default
+      2^17, or 2^20 for plain SGD, whose only pass is the update);
+    * on each chunk every building block's kernel runs while the chunk
+      is in cache (NumPy ``out=``, no allocation; same operations in the
+      same order as the pure path);
+    * the last operation, ``theta += (-alpha_t) x`` with ``x`` the
+      gradient (SGD), the momentum buffer or Adam's direction, is one
+      BLAS axpy (scipy's ``saxpy``/``daxpy``) for float32/float64: one
+      pass and one rounding instead of two, so ``theta`` may differ
+      from the pure path in the last bit.  BLAS is held to one thread
+      during the step (threadpoolctl).  Other dtypes use NumPy in two
+      passes, bit-identical to the pure path;
+    * chunks are spread over ``threads`` threads (default 1, or env
+      ``DLOPT_THREADS``; NumPy and BLAS release the GIL, so more threads
+      help where cores are really free).
+
     Arrays must be C-contiguous.  Non-NumPy arrays fall back to the pure
     path and are then copied into ``params``.
     """
@@ -811,34 +944,52 @@ def step(opt: GradientTransformation, params: Params, grads: Params,
             p[...] = p + updates[k]
         return params, new_state
     new_state, kernel = opt.inplace(grads, state, params)
+    body, factor = _split_kernel(kernel)
     pf = _flats("params", params)
     for k in pf:
         if not params[k].flags.writeable:
             raise ValueError(f"params[{k!r}] is read-only")
     gf = {k: np.ascontiguousarray(grads[k]).reshape(-1) for k in pf}
+    if chunk is None:
+        chunk = _CHUNK if body else _CHUNK_STREAM
+    chunk = max(1, int(chunk))
     jobs = [(k, slice(lo, min(lo + chunk, pf[k].size)))
             for k in pf for lo in range(0, pf[k].size, chunk)]
     threads = _default_threads() if threads is None else int(threads)
     threads = max(1, min(threads, len(jobs)))
 
     def work(my_jobs):
+        scratch = {}                    # dtype -> this thread's buffers
         for k, sl in my_jobs:
-            p = pf[k][sl]
-            n = p.size
-            u, *tmp = (b[:n] for b in _scratch(p.dtype, chunk))
-            if kernel is None:
-                np.add(p, gf[k][sl], out=p)
-            else:
-                kernel(k, sl, gf[k][sl], u, p, tmp)
-                np.add(p, u, out=p)
+            p, x = pf[k][sl], gf[k][sl]
+            if not body and _axpy_fn(x, p) is not None:
+                _axpy(factor, x, p, None)       # SGD: one pass, no scratch
+                continue
+            bufs = scratch.get(p.dtype)
+            if bufs is None:
+                bufs = scratch[p.dtype] = _scratch(p.dtype, chunk)
+            if p.size != chunk:         # the last, shorter chunk
+                bufs = [b[:p.size] for b in bufs]
+            for kern in body:
+                x = kern(k, sl, x, bufs[0], p, bufs[1:])
+            _axpy(factor, x, p, bufs[0])
 
-    if threads == 1:
-        work(jobs)
-    else:
-        size = -(-len(jobs) // threads)
-        parts = [jobs[i:i + size] for i in range(0, len(jobs), size)]
-        for f in [_pool(threads).submit(work, part) for part in parts]:
-            f.result()
+    longest = max((sl.stop - sl.start for _, sl in jobs), default=0)
+    with _one_blas_thread(longest):
+        if threads == 1:
+            work(jobs)
+        else:
+            size = -(-len(jobs) // threads)
+            parts = [jobs[i:i + size] for i in range(0, len(jobs), size)]
+            # the calling thread takes the first part itself (one thread
+            # fewer to wake up; it would only wait otherwise)
+            futures = [_pool(threads - 1).submit(work, part)
+                       for part in parts[1:]]
+            try:
+                work(parts[0])
+            finally:
+                for f in futures:
+                    f.result()
     return params, new_state
 
 

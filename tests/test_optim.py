@@ -221,7 +221,11 @@ INPLACE = {
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("name", sorted(INPLACE))
-def test_inplace_identical_to_pure(name, dtype):
+def test_inplace_identical_to_pure(name, dtype, monkeypatch):
+    """Without the BLAS fusion the chunked NumPy kernels are the pure
+    rules bit for bit (the fused path is tested below, with a
+    tolerance)."""
+    monkeypatch.setattr(O, "_FUSED_AXPY", False)
     lr = BASE[name][2] if name in BASE else 0.05
     opt = INPLACE[name](lr)
     pure = {k: v.astype(dtype) for k, v in _init_params().items()}
@@ -250,6 +254,131 @@ def test_inplace_identical_to_pure(name, dtype):
                 np.testing.assert_array_equal(a[k], b[k])
         else:
             assert a == b
+
+
+BIG = {"W": (40, 37), "b": (37,)}     # long enough for BLAS's SIMD loop
+
+
+def _big(rng, dtype):
+    return {k: rng.normal(size=s).astype(dtype) for k, s in BIG.items()}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", sorted(INPLACE))
+def test_inplace_fused_close_to_pure(name, dtype):
+    """The default fast path ends with one BLAS axpy, ``theta += a x``,
+    a fused multiply-add: one rounding where the pure path rounds
+    ``a x`` and then the sum.  So it may differ in the last bits (FMA
+    rounding), by at most half an ulp of ``a x`` per step: measured
+    <= 8 eps after 25 steps; asserted <= 32 eps * max|theta|."""
+    lr = BASE[name][2] if name in BASE else 0.05
+    opt = INPLACE[name](lr)
+    rng = np.random.default_rng(3)
+    pure = _big(rng, dtype)
+    fast = {k: v.copy() for k, v in pure.items()}
+    s_pure, s_fast = opt.init(pure), opt.init(fast)
+    eps = np.finfo(dtype).eps
+    for t in range(25):
+        g = _big(rng, dtype)
+        pure, s_pure = O.step(opt, pure, g, s_pure)
+        fast, s_fast = O.step(opt, fast, g, s_fast, inplace=True,
+                              threads=2, chunk=300)
+        for k in pure:
+            assert fast[k].dtype == dtype
+            tol = 32 * eps * max(1.0, float(np.abs(pure[k]).max()))
+            np.testing.assert_allclose(fast[k], pure[k], rtol=0, atol=tol,
+                                       err_msg=f"{name} {k} step {t}")
+    for field in ("mu", "nu", "trace", "sum_of_squares"):
+        try:
+            a, b = O.get_state(s_pure, field), O.get_state(s_fast, field)
+        except KeyError:
+            continue
+        for k in a or ():
+            tol = 32 * eps * max(1.0, float(np.abs(a[k]).max()))
+            np.testing.assert_allclose(b[k], a[k], rtol=0, atol=tol)
+
+
+def test_axpy_is_one_rounding():
+    """``_axpy`` on float64 uses BLAS daxpy; every element is either the
+    correctly rounded ``y + a x`` (fused) or the pure path's
+    ``y + round(a x)``, nothing else."""
+    from fractions import Fraction
+    rng = np.random.default_rng(4)
+    x, y0 = rng.normal(size=1024), rng.normal(size=1024)
+    a = -0.0123
+    assert O._axpy_fn(x, y0) is not None       # scipy's BLAS is used
+    y = y0.copy()
+    O._axpy(a, x, y, None)
+    fused = np.array([float(Fraction(yi) + Fraction(a) * Fraction(xi))
+                      for xi, yi in zip(x, y0)])
+    two = y0 + a * x
+    assert np.all((y == fused) | (y == two))
+    assert np.any(y != two) or np.array_equal(fused, two)
+    # a = 0 and other dtypes take the exact NumPy route
+    y = y0.copy()
+    with np.errstate(invalid="ignore"):
+        O._axpy(0.0, np.full(1024, np.inf), y, np.empty(1024))
+    assert np.isnan(y).all()
+    x16, y16 = x.astype(np.float16), y0.astype(np.float16)
+    ref = y16 + np.float16(a) * x16
+    O._axpy(a, x16, y16, np.empty_like(y16))
+    np.testing.assert_array_equal(y16, ref)
+
+
+def test_blas_single_threaded_during_step_only(monkeypatch):
+    """Inside a step BLAS runs on one thread (a threaded axpy per chunk
+    is far slower); the user's setting is restored afterwards."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+
+    def blas_threads():
+        return [i["num_threads"] for i in threadpoolctl.threadpool_info()
+                if i["user_api"] == "blas"]
+    seen = []
+    saxpy = O._load_blas()[np.dtype(np.float32)]
+
+    def spy(x, y, a):
+        seen.append(blas_threads())
+        return saxpy(x, y, a=a)
+    monkeypatch.setitem(O._BLAS, np.dtype(np.float32), spy)
+    opt = O.sgd(0.1, momentum=0.9)
+    p = {"w": np.ones(50_000, np.float32)}
+    g = {"w": np.full(50_000, 2.0, np.float32)}
+    with threadpoolctl.threadpool_limits(2, user_api="blas"):
+        before = blas_threads()
+        p, s = O.step(opt, p, g, opt.init(p), inplace=True)
+        assert blas_threads() == before
+    assert seen and all(set(t) == {1} for t in seen)
+    np.testing.assert_allclose(p["w"], 1.0 - 0.1 * 2.0, rtol=1e-6)
+
+
+FAST_VS_TORCH = ["sgd_lr", "sgd_momentum", "sgd_nesterov", "sgd_wd",
+                 "adam", "adam_wd", "adamw"]
+
+
+@pytest.mark.parametrize("name", FAST_VS_TORCH)
+def test_fast_path_matches_torch(name):
+    """The in-place fast path (float64) against torch.optim: params and
+    state at every step, as for the pure path."""
+    ours_f, torch_f, lr, smap = BASE[name]
+    opt = ours_f(lr)
+    rng = np.random.default_rng(5)
+    params = _big(rng, np.float64)
+    tparams = {k: torch.nn.Parameter(torch.tensor(v))
+               for k, v in params.items()}
+    topt = torch_f(list(tparams.values()), lr)
+    state = opt.init(params)
+    for t in range(STEPS):
+        g = _big(rng, np.float64)
+        for k, p in tparams.items():
+            p.grad = torch.tensor(g[k])
+        topt.step()
+        params, state = O.step(opt, params, g, state, inplace=True,
+                               chunk=500)
+        for k, p in tparams.items():
+            np.testing.assert_allclose(
+                params[k], p.detach().numpy(), rtol=1e-9, atol=1e-12,
+                err_msg=f"{name}: param {k} at step {t + 1}")
+        _compare_state(topt, tparams, state, smap, t + 1)
 
 
 def test_inplace_falls_back_for_torch_tensors():

@@ -1,0 +1,57 @@
+"""The built Optimization chapters: small pages, animations and choices
+that work offline (no CDN), with alt text."""
+import re
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+PAGES = ["ch04_gradient_descent", "ch05_optimizers", "ch06_schedules",
+         "ch07_choosing"]
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module", params=PAGES)
+def page(request):
+    path = REPO / "_build" / "html" / "book" / f"{request.param}.html"
+    if not path.exists():
+        pytest.fail(f"{path} is not built: run `make build`")
+    return request.param, path.read_text()
+
+
+def test_page_is_small_enough(page):
+    name, text = page
+    assert len(text.encode()) < 5_000_000, f"{name} is over 5 MB"
+
+
+def test_no_animation_or_choice_fetches_from_the_web(page):
+    name, text = page
+    assert "font-awesome" not in text and "maxcdn" not in text, name
+    for block in re.findall(r'<div class="animation">.*?</script>', text,
+                            re.S):
+        assert not re.search(r"https?://", block), name
+    for block in re.findall(r'<div class="dlopt-choice".*?</script>', text,
+                            re.S):
+        assert not re.search(r"https?://", block), name
+
+
+def test_animations_and_choices_have_alt_text(page):
+    name, text = page
+    imgs = re.findall(r'<img alt="([^"]+)" id="_anim_img', text)
+    assert len(imgs) == text.count('id="_anim_img'), name
+    choices = re.findall(r'<img id="dlopt-choice-\d+-img" src="[^"]+" '
+                         r'alt="([^"]+)"', text)
+    assert len(choices) == text.count('class="dlopt-choice"'), name
+    assert all(len(a) > 40 for a in imgs + choices), name
+
+
+def test_the_static_book_shows_motion_and_choice():
+    texts = {p: (REPO / "_build" / "html" / "book" / f"{p}.html")
+             .read_text() for p in PAGES}
+    assert sum(t.count('<div class="animation">') for t in
+               texts.values()) >= 2
+    assert sum(t.count('class="dlopt-choice"') for t in
+               texts.values()) >= 3
+    # No live widget was left in the static pages.
+    for p, t in texts.items():
+        assert "application/vnd.jupyter.widget-view+json" not in t, p

@@ -1,0 +1,172 @@
+"""dlopt.playground: the widget driven headlessly, and the static helpers."""
+import re
+
+import numpy as np
+import pytest
+
+from dlopt import landscapes, optim
+from dlopt.playground import (BUILTIN, START, Playground, animate,
+                              html_choice, jshtml, make_optimizer, run_rule,
+                              trajectory)
+
+
+def test_widget_runs_and_redraws_when_a_slider_moves():
+    pg = Playground(landscape="rosenbrock", optimizer="Adam", alpha=0.05,
+                    steps=60)
+    before = pg.result.params.copy()
+    png_before = pg.image.value
+    assert png_before[:8] == b"\x89PNG\r\n\x1a\n"
+    pg.controls["alpha"].value = 0.01
+    after = pg.result.params
+    assert not np.allclose(before, after)
+    assert pg.image.value != png_before
+    # The drawn data is the run, and the run is a direct dlopt run.
+    ref = landscapes.run(optim.adam(0.01, betas=(0.9, 0.999)),
+                         landscapes.rosenbrock(), START["rosenbrock"], 60)
+    np.testing.assert_array_equal(after, ref.params)
+    np.testing.assert_array_equal(pg.path_line.get_xdata(), ref.params[:, 0])
+    np.testing.assert_array_equal(pg.path_line.get_ydata(), ref.params[:, 1])
+    np.testing.assert_allclose(pg.ax_loss.lines[0].get_ydata(), ref.loss)
+
+
+@pytest.mark.parametrize("name", sorted(BUILTIN))
+def test_every_optimizer_and_beta_sliders_drive_the_run(name):
+    pg = Playground(landscape="quadratic", optimizer=name, alpha=0.05,
+                    steps=40)
+    pg.controls["beta"].value = 0.5
+    pg.controls["beta2"].value = 0.9
+    ref = landscapes.run(make_optimizer(name, 0.05, 0.5, 0.9),
+                         landscapes.quadratic(), START["quadratic"], 40)
+    np.testing.assert_array_equal(pg.result.params, ref.params)
+
+
+def test_landscape_and_steps_controls():
+    pg = Playground(landscape="quadratic", optimizer="SGD", alpha=0.005,
+                    steps=30)
+    pg.controls["landscape"].value = "himmelblau"
+    pg.controls["steps"].value = 50
+    assert pg.result.params.shape == (51, 2)
+    np.testing.assert_array_equal(pg.result.params[0], START["himmelblau"])
+    assert "himmelblau" in pg.ax_path.get_title().lower()
+
+
+def _sgd_rule(theta, g, state, alpha, beta, beta2):
+    return theta - alpha * g, dict(state, t=state["t"] + 1)
+
+
+def _momentum_rule(theta, g, state, alpha, beta, beta2):
+    b = g.copy() if state["t"] == 0 else beta * state["b"] + g
+    return theta - alpha * b, {"t": state["t"] + 1, "b": b}
+
+
+def _init(theta):
+    return {"t": 0, "b": np.zeros_like(theta)}
+
+
+def test_user_rules_drive_the_widget_and_match_the_reference():
+    pg = Playground(rules={"mine": _momentum_rule}, init_state=_init,
+                    landscape="quadratic", optimizer="mine", alpha=0.02,
+                    steps=50)
+    pg.controls["beta"].value = 0.8
+    ref = landscapes.run(optim.sgd(0.02, momentum=0.8),
+                         landscapes.quadratic(), START["quadratic"], 50)
+    np.testing.assert_allclose(pg.result.params, ref.params, rtol=1e-13)
+    assert pg.message is None
+
+
+def test_a_failing_user_rule_is_reported_not_raised():
+    def broken(theta, g, state, alpha, beta, beta2):
+        raise NotImplementedError()
+    pg = Playground(rules={"mine": broken}, init_state=_init,
+                    optimizer="mine")
+    assert "NotImplementedError" in pg.message
+    assert "NotImplementedError" in pg.status.value
+    assert pg.result.params.shape == (1, 2)
+
+
+def test_divergence_is_cut_and_reported():
+    # kappa = 10: 2/L = 0.2, so alpha = 0.5 multiplies y by -4 per step.
+    tr, msg = trajectory("SGD", "quadratic", steps=1000, alpha=0.5)
+    assert msg is not None and "diverged" in msg
+    assert np.all(np.isfinite(tr.params))
+    tr, msg = trajectory("SGD", "quadratic", steps=100, alpha=0.05)
+    assert msg is None and tr.params.shape == (101, 2)
+
+
+def test_run_rule_matches_trajectory():
+    tr1, _ = run_rule(_sgd_rule, "beale", (1.0, 1.4), 30, 0.01,
+                      init_state=lambda th: {"t": 0})
+    tr2, _ = trajectory("SGD", "beale", (1.0, 1.4), 30, alpha=0.01)
+    np.testing.assert_allclose(tr1.params, tr2.params, rtol=1e-14)
+
+
+def test_bad_arguments_have_clear_errors():
+    with pytest.raises(ValueError, match="optimizer"):
+        make_optimizer("adamax", 0.1)
+    with pytest.raises(ValueError, match="landscape"):
+        trajectory("SGD", "moon", steps=3)
+    with pytest.raises(ValueError, match="steps"):
+        trajectory("SGD", "quadratic", steps=-1)
+    with pytest.raises(TypeError, match="rules"):
+        Playground(rules={"x": 3})
+    with pytest.raises(ValueError, match="taken"):
+        Playground(rules={"Adam": _sgd_rule})
+    with pytest.raises(ValueError, match="alt"):
+        jshtml(None, alt=" ")
+
+
+def test_jshtml_is_self_contained_and_has_alt_text():
+    trs = {"SGD": trajectory("SGD", "quadratic", steps=20, alpha=0.1)[0]}
+    anim = animate("quadratic", trs, frames=5)
+    page = jshtml(anim, alt="a path <down>")
+    assert not re.search(r"https?://", page)
+    assert "font-awesome" not in page and 'class="fa' not in page
+    assert 'alt="a path &lt;down&gt;"' in page
+    assert len(re.findall(r"frames\[\d+\] = ", page)) == 5
+    assert len(page) < 200_000       # small enough for a static page
+
+
+@pytest.mark.filterwarnings("ignore:Animation was deleted")
+def test_animation_frames_show_growing_paths():
+    tr = trajectory("SGD", "quadratic", steps=40, alpha=0.1)[0]
+    anim = animate("quadratic", {"SGD": tr}, frames=4)
+    line = [ln for ln in anim._fig.axes[0].lines
+            if ln.get_label() == "SGD"][0]
+    lengths = []
+    for i in range(4):
+        anim._func(i)
+        lengths.append(len(line.get_xdata()))
+    anim._draw_was_started = True       # not rendered on purpose
+    assert lengths == sorted(lengths) and lengths[-1] == 41
+    with pytest.raises(ValueError, match="shape"):
+        animate("quadratic", {"bad": np.zeros((3, 3))})
+
+
+@pytest.mark.filterwarnings("ignore:Animation was deleted")
+def test_html_choice_switches_between_precomputed_figures():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    figs = {}
+    for name in ("a", "b"):
+        fig, ax = plt.subplots(figsize=(2, 2))
+        ax.plot([0, 1], [0, 1 if name == "a" else -1])
+        figs[name] = fig
+    page = html_choice(figs, "pick", alt=lambda k: f"figure {k}")
+    plt.close("all")
+    assert page.count("<option") == 2
+    assert page.count("data:image/png;base64,") == 3   # shown + 2 options
+    assert 'alt="figure a"' in page
+    assert not re.search(r"https?://", page)
+    with pytest.raises(ValueError):
+        html_choice({}, "pick", alt="x")
+
+
+@pytest.mark.filterwarnings("ignore:Animation was deleted")
+def test_animation_axis_labels():
+    tr = trajectory("SGD", "quadratic", steps=5, alpha=0.1)[0]
+    anim = animate("quadratic", {"SGD": tr}, frames=2,
+                   labels=("θ0", "θ1"))
+    anim._draw_was_started = True       # not rendered on purpose
+    ax = anim._fig.axes[0]
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("θ0", "θ1")
