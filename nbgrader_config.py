@@ -42,3 +42,17 @@ c.GenerateFeedback.preprocessors = [
     "coursekit.feedback.ScrubFeedback",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
+
+# Autograding runs every submission in a sandboxed kernel (coursekit.sandbox:
+# no network, no access to solutions/, the gradebook or other students,
+# memory/CPU/file limits, an unprivileged uid of its own) and restores
+# numpy/torch/dlopt/builtins before each test cell (coursekit.guard).
+c.Autograde.autograde_preprocessors = [
+    "coursekit.execute.SandboxedExecute",
+    "nbgrader.preprocessors.IgnorePattern",
+    "nbconvert.preprocessors.ClearMetadataPreprocessor",
+    "nbgrader.preprocessors.LimitOutput",
+    "nbgrader.preprocessors.SaveAutoGrades",
+    "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
