@@ -28,8 +28,9 @@ c.Exchange.root = os.environ.get("COURSE_EXCHANGE",
 
 # Every notebook must run top to bottom quickly; a cell that hangs (an
 # infinite loop in a submission) is stopped and the rest still graded.
-c.ExecutePreprocessor.timeout = 60
-c.Execute.timeout = 60
+_timeout = int(os.environ.get("COURSE_CELL_TIMEOUT", "60"))
+c.ExecutePreprocessor.timeout = _timeout
+c.Execute.timeout = _timeout
 # The release keeps no solution and no hidden test.
 c.ClearSolutions.code_stub = {
     "python": "# YOUR CODE HERE\nraise NotImplementedError()"}
@@ -47,6 +48,16 @@ c.GenerateFeedback.preprocessors = [
 # no network, no access to solutions/, the gradebook or other students,
 # memory/CPU/file limits, an unprivileged uid of its own) and restores
 # numpy/torch/dlopt/builtins before each test cell (coursekit.guard).
+# Deleted, moved or re-labelled cells are put back in the release's layout
+# (coursekit.layout) before nbgrader restores the locked cells' source.
+c.Autograde.sanitize_preprocessors = [
+    "coursekit.layout.RestoreLayout",
+    "nbgrader.preprocessors.ClearOutput",
+    "nbgrader.preprocessors.DeduplicateIds",
+    "nbgrader.preprocessors.OverwriteKernelspec",
+    "nbgrader.preprocessors.OverwriteCells",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
 c.Autograde.autograde_preprocessors = [
     "coursekit.execute.SandboxedExecute",
     "nbgrader.preprocessors.IgnorePattern",

@@ -57,7 +57,8 @@ def default_sandbox_settings() -> dict:
             str(pipeline.REPO / "coursekit")]
     keep += [p for p in sys.path if p and os.path.isdir(p)
              and "site-packages" in p]
-    return dict(hide=hide, keep=keep)
+    from coursekit.sandbox import DEFAULTS
+    return dict(hide=hide, keep=keep, memory_mb=DEFAULTS["memory_mb"])
 
 
 class SandboxKernelManager(AsyncKernelManager):
@@ -197,7 +198,13 @@ class SandboxedExecute(Execute):
         return path
 
     def _explain_timeout(self, cell):
+        limit = {**default_sandbox_settings(), **self.sandbox_settings}
+        mem = limit.get("memory_mb")
         for out in cell.get("outputs", []):
+            if (out.get("output_type") == "error"
+                    and out.get("ename") == "MemoryError"):
+                out["evalue"] = (f"{out.get('evalue', '')} (the grader "
+                                 f"allows {mem} MB of memory)").strip()
             if (out.get("output_type") == "error"
                     and out.get("ename") == "CellTimeoutError"):
                 out["evalue"] = (f"this cell took longer than "

@@ -154,6 +154,7 @@ def restore(user_ns: dict | None = None) -> list[str]:
     st = _state
     if not st:
         return ["guard: no snapshot (kernel not started by the sandbox)"]
+    _stop_threads(undone)
     sys.settrace(None)
     threading.settrace(None)
     sys.setprofile(None)
@@ -239,6 +240,21 @@ def restore(user_ns: dict | None = None) -> list[str]:
                 user_ns[n] = v
                 undone.append(f"notebook name {n!r} (set by the course)")
     return undone
+
+
+def _stop_threads(undone: list) -> None:
+    """Raise SystemExit in Python threads a submission started."""
+    import ctypes
+    known = _state.get("threads")
+    if not known:
+        return
+    for t in threading.enumerate():
+        if t.ident in known or not t.is_alive():
+            continue
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(
+            ctypes.c_ulong(t.ident), ctypes.py_object(SystemExit))
+        t.join(0.5)
+        undone.append(f"thread {t.name!r} stopped")
 
 
 def extra_threads() -> list[str]:

@@ -241,9 +241,16 @@ def main(argv: list[str] | None = None) -> None:
     guard.snapshot()
     from ipykernel.kernelapp import IPKernelApp
     app = IPKernelApp.instance()
-    app.initialize(argv)
+    quiet = os.open(os.devnull, os.O_WRONLY)
+    saved = os.dup(1), os.dup(2)
+    os.dup2(quiet, 1)
+    os.dup2(quiet, 2)
+    try:
+        app.initialize(argv)   # its connection banner is not wanted
+    finally:
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
     guard.snapshot_shell(app.shell)
-    sys.stderr.write(f"coursekit.sandbox: {info}\n")
     app.start()
 
 
