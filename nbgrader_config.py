@@ -67,3 +67,8 @@ c.Autograde.autograde_preprocessors = [
     "nbgrader.preprocessors.AssignLatePenalties",
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
+# Sandbox limits (defaults in coursekit/sandbox.py: 3072 MB, 600 CPU s).
+c.SandboxedExecute.sandbox_settings = {
+    key: int(os.environ[var]) for key, var in
+    (("memory_mb", "COURSE_SANDBOX_MEMORY_MB"),
+     ("cpu_seconds", "COURSE_SANDBOX_CPU_SECONDS")) if os.environ.get(var)}

@@ -172,6 +172,8 @@ def autograde(assignment: str, grading_dir, db_url: str | None = None,
     from nbgrader.api import Gradebook
     t0 = time.perf_counter()
     url = db_url_for(grading_dir, db_url)
+    # nbgrader's gradebook shells out to alembic, from this environment
+    os.environ["PATH"] = pipeline.course_env(grading_dir, url)["PATH"]
     if workers > 1 and url.startswith("sqlite"):
         raise ValueError("parallel grading needs a gradebook server "
                          "(PostgreSQL): SQLite allows one writer; pass "
