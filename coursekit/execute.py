@@ -112,6 +112,9 @@ class SandboxedExecute(Execute):
 
     def __init__(self, *args, **kwargs):
         kwargs["kernel_manager_class"] = SandboxKernelManager
+        # The kernel and its private files are thrown away: no need to
+        # wait for a graceful exit.
+        kwargs.setdefault("shutdown_kernel", "immediate")
         super().__init__(*args, **kwargs)
 
     def create_kernel_manager(self):

@@ -96,6 +96,24 @@ def submissions(grading_dir, assignment: str, only=None) -> list[str]:
                   and (not only or p.name in only))
 
 
+def _fast_gradebook() -> None:
+    """nbgrader runs ``alembic heads`` (a new Python process, ~0.5 s) each
+    time a Gradebook is opened, several times per submission; the answer
+    cannot change while we grade, so ask once per process."""
+    import functools
+
+    import nbgrader.api as napi
+    if not hasattr(napi.get_alembic_version, "cache_info"):
+        napi.get_alembic_version = functools.lru_cache(maxsize=1)(
+            napi.get_alembic_version)
+
+
+def _prepare_env(grading_dir, url) -> None:
+    # nbgrader's gradebook shells out to alembic, from this environment
+    os.environ["PATH"] = pipeline.course_env(grading_dir, url)["PATH"]
+    _fast_gradebook()
+
+
 def _api(grading_dir, db_url):
     os.environ["COURSE_GRADING_DIR"] = str(grading_dir)
     if db_url:
@@ -116,6 +134,7 @@ def _worker_init(grading_dir, db_url, env):
     global _WORKER_API
     os.environ.update(env)
     os.chdir(pipeline.REPO)
+    _fast_gradebook()
     _WORKER_API = _api(grading_dir, db_url)
 
 
@@ -155,6 +174,7 @@ def ensure_assignment(assignment: str, grading_dir, db_url=None) -> None:
     """The gradebook knows the assignment (else register it)."""
     from nbgrader.api import Gradebook, MissingEntry
     url = db_url_for(grading_dir, db_url)
+    _prepare_env(grading_dir, url)
     try:
         with Gradebook(url) as gb:
             gb.find_assignment(assignment)
@@ -172,8 +192,7 @@ def autograde(assignment: str, grading_dir, db_url: str | None = None,
     from nbgrader.api import Gradebook
     t0 = time.perf_counter()
     url = db_url_for(grading_dir, db_url)
-    # nbgrader's gradebook shells out to alembic, from this environment
-    os.environ["PATH"] = pipeline.course_env(grading_dir, url)["PATH"]
+    _prepare_env(grading_dir, url)
     if workers > 1 and url.startswith("sqlite"):
         raise ValueError("parallel grading needs a gradebook server "
                          "(PostgreSQL): SQLite allows one writer; pass "
