@@ -52,10 +52,14 @@ def _paths(args):
 
 def cmd_release(args, g, url, ex) -> int:
     names = args.assignments or pipeline.assignments()
+    rel = []
+    if args.release_dir:
+        rel = [f"--CourseDirectory.release_directory="
+               f"{Path(args.release_dir).resolve()}"]
     for a in names:
-        pipeline.nbgrader("generate_assignment", a, "--force",
+        pipeline.nbgrader("generate_assignment", a, "--force", *rel,
                           grading_dir=g, db_url=url)
-        print(f"released exercises/{a}")
+        print(f"released {args.release_dir or 'exercises'}/{a}")
         if args.duedate:
             from nbgrader.api import Gradebook
             due = datetime.fromisoformat(args.duedate)
@@ -67,7 +71,7 @@ def cmd_release(args, g, url, ex) -> int:
         if args.exchange_release:
             ex.mkdir(parents=True, exist_ok=True)
             os.chmod(ex, 0o1777)
-            pipeline.nbgrader("release_assignment", a, "--force",
+            pipeline.nbgrader("release_assignment", a, "--force", *rel,
                               grading_dir=g, db_url=url)
             print(f"  published to the exchange {ex}")
     return 0
@@ -169,7 +173,8 @@ def main(argv=None) -> int:
     r.add_argument("assignments", nargs="*")
     r.add_argument("--exchange", dest="exchange_release",
                    action="store_true")
-    r.add_argument("--duedate")
+    r.add_argument("--duedate", help="ISO date; UTC unless it says")
+    r.add_argument("--release-dir", help="instead of exercises/ (tests)")
     c = sub.add_parser("collect", help="collect from the exchange")
     c.add_argument("assignment")
     c.add_argument("--before-duedate", action="store_true")
