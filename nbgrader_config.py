@@ -16,8 +16,11 @@ grading = os.environ.get("COURSE_GRADING_DIR",
 
 c.CourseDirectory.course_id = "everything-is-a-mapping"
 c.CourseDirectory.root = here
-c.CourseDirectory.source_directory = "solutions"
-c.CourseDirectory.release_directory = "exercises"
+# (COURSE_SOURCE_DIR / COURSE_RELEASE_DIR: other folders, for benchmarks)
+c.CourseDirectory.source_directory = os.environ.get("COURSE_SOURCE_DIR",
+                                                    "solutions")
+c.CourseDirectory.release_directory = os.environ.get("COURSE_RELEASE_DIR",
+                                                     "exercises")
 c.CourseDirectory.submitted_directory = os.path.join(grading, "submitted")
 c.CourseDirectory.autograded_directory = os.path.join(grading, "autograded")
 c.CourseDirectory.feedback_directory = os.path.join(grading, "feedback")

@@ -57,7 +57,8 @@ def grading_paths(grading_dir) -> dict:
 
 
 def expected_notebooks(assignment: str) -> list[str]:
-    src = pipeline.REPO / "solutions" / assignment
+    src = pipeline.REPO / os.environ.get("COURSE_SOURCE_DIR",
+                                         "solutions") / assignment
     return sorted(p.name for p in src.glob("*.ipynb"))
 
 
