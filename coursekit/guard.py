@@ -188,11 +188,11 @@ def restore(user_ns: dict | None = None) -> list[str]:
             undone.append(f"{f.__module__}.{f.__qualname__}.__code__")
     s = st.get("sys", {})
     for k in ("displayhook", "excepthook"):
-        if getattr(sys, k) is not s[k]:
+        if k in s and getattr(sys, k) is not s[k]:
             setattr(sys, k, s[k])
             undone.append(f"sys.{k}")
     for k in ("meta_path", "path_hooks"):
-        if getattr(sys, k) != s[k]:
+        if k in s and getattr(sys, k) != s[k]:
             getattr(sys, k)[:] = s[k]
             undone.append(f"sys.{k}")
     for sig, handler in st.get("signals", {}).items():
