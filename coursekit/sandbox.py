@@ -151,7 +151,12 @@ def _isolate_files(cfg, workdir_src: str, runtime_dir: str, uid, gid):
             continue
         os.makedirs(p, exist_ok=True)
         _mount(f"/proc/self/fd/{fds[p]}", p, None, MS_BIND | MS_REC)
-        _mount(None, p, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID)
+        try:
+            _mount(None, p, None,
+                   MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID)
+        except OSError:
+            if uid is not None:   # as root this must work
+                raise
     os.makedirs(runtime_dir, exist_ok=True)
     _mount(f"/proc/self/fd/{rt_fd}", runtime_dir, None, MS_BIND)
     work = "/tmp/student"
@@ -161,8 +166,12 @@ def _isolate_files(cfg, workdir_src: str, runtime_dir: str, uid, gid):
     # Everything else hidden stays read-only, root-owned and empty.
     for h in hide:
         if h != "/tmp":
-            _mount(None, h, None,
-                   MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
+            try:
+                _mount(None, h, None,
+                       MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
+            except OSError:
+                if uid is not None:
+                    raise
     if uid is not None:
         for d, _, files in os.walk(work):
             os.chown(d, uid, gid)
@@ -191,7 +200,8 @@ def _clean_env(work: str) -> None:
                                        "PYDEVD_DISABLE_FILE_VALIDATION")
             if k in os.environ}
     os.environ.clear()
-    os.environ.update(keep, HOME=work, USER="student", LOGNAME="student", TMPDIR=work, MPLBACKEND="Agg",
+    os.environ.update(keep, HOME=work, USER="student", LOGNAME="student",
+                      TMPDIR=work, MPLBACKEND="Agg",
                       OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
                       MKL_NUM_THREADS="1", PYTHONNOUSERSITE="1",
                       MPLCONFIGDIR=os.path.join(work, ".mpl"),

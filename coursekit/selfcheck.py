@@ -46,7 +46,6 @@ print("PROBE" + json.dumps(res))
 
 def probe(paths, port: int = 1, cwd=None, settings=None) -> dict:
     """Run PROBE in a sandboxed kernel; return its findings."""
-    from jupyter_client.manager import start_new_kernel  # noqa: F401
     from nbclient.util import run_sync
 
     from coursekit.execute import SandboxKernelManager

@@ -4,7 +4,7 @@
 #
 #   export COURSE_GRADING_DIR=/srv/grading/everything-is-a-mapping
 #   export COURSE_EXCHANGE=/srv/nbgrader/exchange
-#   export COURSE_DB_URL=postgresql+psycopg2://nbgrader:PASSWORD@db:5432/gradebook
+#   export COURSE_DB_URL=postgresql+psycopg2://nbgrader:PW@db/gradebook
 #   export COURSE_CELL_TIMEOUT=60          # seconds per cell
 #   export COURSE_SANDBOX_MEMORY_MB=3072   # per student kernel
 #   export COURSE_SANDBOX_CPU_SECONDS=600  # per student kernel
