@@ -150,6 +150,12 @@ _MISSING = object()
 
 def restore(user_ns: dict | None = None) -> list[str]:
     """Undo tampering; return a description of everything restored."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")   # deprecated torch attributes
+        return _restore(user_ns)
+
+
+def _restore(user_ns: dict | None) -> list[str]:
     undone: list[str] = []
     st = _state
     if not st:
