@@ -79,12 +79,12 @@ def course(tmp_path_factory):
     for s, home in homes.items():
         student(s, home, ex, "submit", A, f"--student={s}")
     # the due date passes; lea fixes her answer and resubmits, late
-    time.sleep(1.1)
+    time.sleep(2.0)
     from nbgrader.api import Gradebook
     due = datetime.now(timezone.utc).replace(tzinfo=None)
     with Gradebook(f"sqlite:///{g}/gradebook.db") as gb:
         gb.update_or_create_assignment(A, duedate=due)
-    time.sleep(1.1)
+    time.sleep(2.0)
     answer(homes["lea"] / A / f"{A}.ipynb", sol)
     student("lea", homes["lea"], ex, "submit", A, "--student=lea")
     out["collect"] = cli("collect", A, g=g, ex=ex).stdout
