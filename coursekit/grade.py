@@ -217,9 +217,15 @@ def autograde(assignment: str, grading_dir, db_url: str | None = None,
     todo = [s for s in students if s not in bad]
     outcomes: dict[str, dict] = {}
     if workers <= 1:
-        _worker_init(grading_dir, url, env)
-        for s in todo:
-            outcomes[s] = _grade_one(assignment, s)[1]
+        saved_env, saved_cwd = dict(os.environ), os.getcwd()
+        try:
+            _worker_init(grading_dir, url, env)
+            for s in todo:
+                outcomes[s] = _grade_one(assignment, s)[1]
+        finally:   # grading in-process must not leak its gradebook URL
+            os.environ.clear()
+            os.environ.update(saved_env)
+            os.chdir(saved_cwd)
     else:
         ctx = get_context("spawn")
         with ProcessPoolExecutor(workers, mp_context=ctx,
