@@ -63,3 +63,28 @@ bench: venv
 
 clean:
 	rm -rf _build _assets node_modules _grading
+
+# ---- Instructor workflow (coursekit; see docs/deployment.md) -------------
+# make publish                  release every assignment to the exchange
+# make collect A=a01_mapping    collect submissions from the exchange
+# make autograde A=a01_mapping [WORKERS=2]  sandboxed autograding
+# make feedback A=a01_mapping   feedback HTML (no hidden tests)
+# make export                   grades CSV (_grading/grades.csv)
+# make grade-check              show what a sandboxed kernel can reach
+# Paths/DB: COURSE_GRADING_DIR, COURSE_EXCHANGE, COURSE_DB_URL.
+A ?=
+WORKERS ?= 1
+COURSEKIT := $(BIN)/python -m coursekit
+.PHONY: publish collect autograde feedback export grade-check
+publish: venv
+	$(COURSEKIT) release --exchange
+collect: venv
+	$(COURSEKIT) collect $(A)
+autograde: venv
+	$(COURSEKIT) autograde $(A) --workers $(WORKERS)
+feedback: venv
+	$(COURSEKIT) feedback $(A)
+export: venv
+	$(COURSEKIT) export
+grade-check: venv
+	$(COURSEKIT) check

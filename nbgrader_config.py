@@ -16,8 +16,11 @@ grading = os.environ.get("COURSE_GRADING_DIR",
 
 c.CourseDirectory.course_id = "everything-is-a-mapping"
 c.CourseDirectory.root = here
-c.CourseDirectory.source_directory = "solutions"
-c.CourseDirectory.release_directory = "exercises"
+# (COURSE_SOURCE_DIR / COURSE_RELEASE_DIR: other folders, for benchmarks)
+c.CourseDirectory.source_directory = os.environ.get("COURSE_SOURCE_DIR",
+                                                    "solutions")
+c.CourseDirectory.release_directory = os.environ.get("COURSE_RELEASE_DIR",
+                                                     "exercises")
 c.CourseDirectory.submitted_directory = os.path.join(grading, "submitted")
 c.CourseDirectory.autograded_directory = os.path.join(grading, "autograded")
 c.CourseDirectory.feedback_directory = os.path.join(grading, "feedback")
@@ -28,8 +31,9 @@ c.Exchange.root = os.environ.get("COURSE_EXCHANGE",
 
 # Every notebook must run top to bottom quickly; a cell that hangs (an
 # infinite loop in a submission) is stopped and the rest still graded.
-c.ExecutePreprocessor.timeout = 60
-c.Execute.timeout = 60
+_timeout = int(os.environ.get("COURSE_CELL_TIMEOUT", "60"))
+c.ExecutePreprocessor.timeout = _timeout
+c.Execute.timeout = _timeout
 # The release keeps no solution and no hidden test.
 c.ClearSolutions.code_stub = {
     "python": "# YOUR CODE HERE\nraise NotImplementedError()"}
@@ -42,3 +46,32 @@ c.GenerateFeedback.preprocessors = [
     "coursekit.feedback.ScrubFeedback",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
+
+# Autograding runs every submission in a sandboxed kernel (coursekit.sandbox:
+# no network, no access to solutions/, the gradebook or other students,
+# memory/CPU/file limits, an unprivileged uid of its own) and restores
+# numpy/torch/dlopt/builtins before each test cell (coursekit.guard).
+# Deleted, moved or re-labelled cells are put back in the release's layout
+# (coursekit.layout) before nbgrader restores the locked cells' source.
+c.Autograde.sanitize_preprocessors = [
+    "coursekit.layout.RestoreLayout",
+    "nbgrader.preprocessors.ClearOutput",
+    "nbgrader.preprocessors.DeduplicateIds",
+    "nbgrader.preprocessors.OverwriteKernelspec",
+    "nbgrader.preprocessors.OverwriteCells",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+c.Autograde.autograde_preprocessors = [
+    "coursekit.execute.SandboxedExecute",
+    "nbgrader.preprocessors.IgnorePattern",
+    "nbconvert.preprocessors.ClearMetadataPreprocessor",
+    "nbgrader.preprocessors.LimitOutput",
+    "nbgrader.preprocessors.SaveAutoGrades",
+    "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+# Sandbox limits (defaults in coursekit/sandbox.py: 3072 MB, 600 CPU s).
+c.SandboxedExecute.sandbox_settings = {
+    key: int(os.environ[var]) for key, var in
+    (("memory_mb", "COURSE_SANDBOX_MEMORY_MB"),
+     ("cpu_seconds", "COURSE_SANDBOX_CPU_SECONDS")) if os.environ.get(var)}

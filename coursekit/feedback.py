@@ -34,7 +34,12 @@ class ScrubFeedback(NbGraderPreprocessor):
         if errors:
             err = errors[-1]
             message = _ANSI.sub("", str(err.get("evalue", ""))).strip()
-            if err.get("ename") in ("Feedback", "AssertionError") and message:
+            if err.get("ename") in ("NotRun", "KernelStopped",
+                                    "CellTimeoutError") and message:
+                # The grader's own explanation (coursekit.execute).
+                text = f"✘ failed (0 / {points} points): {message}\n"
+            elif err.get("ename") in ("Feedback",
+                                      "AssertionError") and message:
                 text = f"✘ failed (0 / {points} points): {message}\n"
             else:
                 # The student's own code raised: its type and message are

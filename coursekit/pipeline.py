@@ -54,11 +54,12 @@ def assignments() -> list[str]:
                   if p.is_dir() and any(p.glob("*.ipynb")))
 
 
-def generate_release(assignment: str, grading_dir, release_dir) -> Path:
+def generate_release(assignment: str, grading_dir, release_dir,
+                     db_url: str | None = None) -> Path:
     """Generate the student version of ``assignment`` into release_dir."""
     nbgrader("generate_assignment", assignment, "--force",
              f"--CourseDirectory.release_directory={release_dir}",
-             grading_dir=grading_dir)
+             grading_dir=grading_dir, db_url=db_url)
     return Path(release_dir) / assignment
 
 
