@@ -8,6 +8,12 @@ One concept per module:
 - ``dlopt.mlp``        a small multilayer perceptron composed of maps
 - ``dlopt.optim``      optimizers as gradient transformations
 - ``dlopt.schedules``  learning-rate schedules (functions of the step)
+- ``dlopt.landscapes`` test functions with exact gradients, and a runner
+- ``dlopt.train``      a training loop: mini-batches, early stopping
+- ``dlopt.autodiff``   a minimal reverse-mode automatic differentiation
+- ``dlopt.regularization``, ``dlopt.distill``, ``dlopt.quantize``
+- ``dlopt.plotting``, ``dlopt.playground`` figures and ipywidgets
+- ``dlopt.grading``    checks used by the graded notebooks
 - ``dlopt.data``       small real data sets that ship offline
 
 Notation follows the book (book/notation.md): a batch ``X`` has shape
