@@ -52,6 +52,10 @@ _GRAPHVIZ = re.compile(
 _ANIM_CSS = ("<style>.animation { max-width: 100%; } "
              ".animation .anim-buttons { display: flex; flex-wrap: wrap; "
              "justify-content: center; }</style>\n")
+# Long inline code (a call with its arguments) must wrap on a phone
+# instead of widening the page.
+_CODE_CSS = ("<style>code.literal { overflow-wrap: anywhere; } "
+             "code.literal span.pre { white-space: pre-wrap; }</style>\n")
 _ANIM_ALT = ("Animation frame: use the buttons or the slider below "
              "to play and step through it")
 
@@ -231,6 +235,8 @@ def drop_cdn_references(app, pagename, templatename, context, doctree):
         body = _GRAPHVIZ.sub(_label_graphviz, body)
         if 'class="anim-buttons"' in body:
             body = _ANIM_CSS + body
+        if 'class="docutils literal' in body:
+            body = _CODE_CSS + body
         if 'role="list" class="citation-list"' in body:
             body = body.replace(
                 'role="doc-biblioentry"', 'role="listitem"')
