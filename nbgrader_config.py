@@ -42,7 +42,6 @@ c.ClearSolutions.code_stub = {
 # hidden tests' code or inputs (nbgrader alone shows both).
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
-    "nbgrader.preprocessors.ClearHiddenTests",
     "coursekit.feedback.ScrubFeedback",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]

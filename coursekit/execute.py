@@ -1,42 +1,55 @@
-"""nbgrader's Execute step, with every submission in a sandboxed kernel.
+"""nbgrader's Execute step: a sandboxed kernel, and verdicts from outside.
 
 ``nbgrader_config.py`` puts :class:`SandboxedExecute` in place of
 nbgrader's ``Execute`` in ``Autograde.autograde_preprocessors``. It
 
 * starts the kernel with :mod:`coursekit.sandbox` (whatever kernel the
-  submission's metadata names), over ZeroMQ's ``ipc`` transport in a
-  private directory, so the kernel needs no network;
-* runs :func:`coursekit.guard.restore` before every graded test cell, and
-  records in the cell's metadata what it had to undo;
-* caps each cell's output (a print loop cannot fill the grader's memory
-  or the notebook);
+  submission's metadata names) over ZeroMQ's ``ipc`` transport in a
+  private directory, with the assignment's sandbox settings (the modules
+  it forbids are absent from the kernel's view);
+* runs the notebook top to bottom as nbgrader does; a test cell runs its
+  visible tests in the kernel, for the student's output, and then its
+  trusted check (:mod:`coursekit.judge`) in *this* process, which calls
+  the student's code in the kernel and compares the plain data it gets
+  back. The cell's outputs keep what it printed and end with the
+  verdict: an ``error`` output with the check's message, or nothing (full
+  points), or a partial score. Errors, ``stderr`` and results the kernel
+  produced in a test cell never decide a grade;
+* caps output where it arrives: ZeroMQ drops any message above a size
+  limit before it is read (``MAXMSGSIZE``) and queues few of them, and
+  each cell keeps at most ``max_output_chars`` characters;
 * turns a cell timeout, a dead kernel (memory/CPU limit) or an
   unresponsive kernel into an error *in that cell* with a clear message,
-  and marks every later cell "not run" instead of aborting the
-  submission, so the cells before it keep their points.
+  and marks every later cell "not run", so the cells before keep their
+  points. Every time limit is measured by the grader's clock.
 """
 from __future__ import annotations
 
+import asyncio
 import os
+import queue
 import shutil
 import sys
 import tempfile
+import time
 
+import numpy as np
+import zmq
+from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.kernelspec import KernelSpec
 from jupyter_client.manager import AsyncKernelManager, KernelManager
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
-from nbclient.util import run_sync
+from nbclient.util import ensure_async, run_sync
 from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute
 from traitlets import Dict, Integer
 
-from coursekit import pipeline
+from coursekit import judge, nbmeta, pipeline
+from coursekit.remote import Student, StudentStop
 
 KERNEL_NAME = "coursekit-sandbox"
-_GUARD = ("__import__('coursekit.guard').guard.restore("
-          "get_ipython().user_ns)")
-_MARK = ("__import__('coursekit.guard').guard.mark_locked("
-         "get_ipython().user_ns, {names!r})")
+IOPUB_MAX_BYTES = 256 * 1024       # one output message, at most
+SHELL_MAX_BYTES = 64 * 1024 * 1024  # one reply (a check's result data)
 
 
 def default_sandbox_settings() -> dict:
@@ -52,13 +65,35 @@ def default_sandbox_settings() -> dict:
         if os.environ.get(var):
             hide.append(os.environ[var])
     keep = [sys.prefix, sys.base_prefix, sys.exec_prefix,
-            os.path.dirname(os.path.realpath(sys.executable)),
-            str(pipeline.REPO / "dlopt"),
-            str(pipeline.REPO / "coursekit")]
+            os.path.dirname(os.path.realpath(sys.executable))]
     keep += [p for p in sys.path if p and os.path.isdir(p)
              and "site-packages" in p]
     from coursekit.sandbox import DEFAULTS
-    return dict(hide=hide, keep=keep, memory_mb=DEFAULTS["memory_mb"])
+    return dict(hide=hide, keep=keep, memory_mb=DEFAULTS["memory_mb"],
+                dlopt_dir=str(pipeline.REPO / "dlopt"))
+
+
+class CappedClient(AsyncKernelClient):
+    """A kernel client whose sockets refuse oversized messages.
+
+    ZeroMQ checks a message's size from its header and drops the
+    connection before reading it, so a huge print never reaches this
+    process's memory; the receive queue of output messages is short.
+    """
+
+    def _create_connected_socket(self, channel, identity=None):
+        url = self._make_url(channel)
+        from jupyter_client.connect import channel_socket_types
+        sock = self.context.socket(channel_socket_types[channel])
+        sock.linger = 1000
+        if identity:
+            sock.identity = identity
+        limit = IOPUB_MAX_BYTES if channel == "iopub" else SHELL_MAX_BYTES
+        sock.setsockopt(zmq.MAXMSGSIZE, limit)
+        if channel == "iopub":
+            sock.setsockopt(zmq.RCVHWM, 200)
+        sock.connect(url)
+        return sock
 
 
 class SandboxKernelManager(AsyncKernelManager):
@@ -73,6 +108,8 @@ class SandboxKernelManager(AsyncKernelManager):
         self.transport = "ipc"
         self.connection_file = os.path.join(self._private, "kernel.json")
         self.ip = os.path.join(self._private, "k")
+        self.client_class = "coursekit.execute.CappedClient"
+        self.client_factory = CappedClient
         self._kernel_spec = KernelSpec(
             argv=[sys.executable, "-m", "coursekit.sandbox", "-f",
                   "{connection_file}"],
@@ -80,7 +117,10 @@ class SandboxKernelManager(AsyncKernelManager):
 
     async def start_kernel(self, **kw):
         import json
-        env = dict(kw.pop("env", None) or os.environ)
+        # The launcher (root) reads its settings from this environment
+        # and builds the kernel's own from scratch (coursekit.sandbox).
+        env = {k: v for k, v in (kw.pop("env", None) or os.environ).items()
+               if k in ("PATH", "LANG", "LC_ALL")}
         env["COURSEKIT_SANDBOX"] = json.dumps(
             {**default_sandbox_settings(), **self.sandbox_settings})
         kw["env"] = env
@@ -97,8 +137,30 @@ def _error(ename: str, evalue: str) -> NotebookNode:
                         traceback=[f"{ename}: {evalue}"])
 
 
-def _nbgrader_meta(cell) -> dict:
-    return cell.metadata.get("nbgrader", {})
+def apply_verdict(cell, verdict: judge.Verdict) -> None:
+    """The test cell's outputs: what it printed, then the verdict."""
+    outs = []
+    for o in cell.get("outputs", []):
+        kind = o.get("output_type")
+        if kind == "stream" and o.get("name") == "stdout":
+            outs.append(o)
+        elif kind == "display_data":
+            outs.append(o)
+        elif kind == "execute_result":   # never a score from the kernel
+            outs.append(NotebookNode(output_type="display_data",
+                                     data=o.get("data", {}), metadata={}))
+    if not verdict.passed and verdict.fraction is None:
+        outs.append(_error("Feedback", verdict.message))
+    elif verdict.fraction is not None and not verdict.passed:
+        pts = nbmeta.points(cell) * verdict.fraction
+        if verdict.message:
+            outs.append(NotebookNode(output_type="stream", name="stdout",
+                                     text=verdict.message + "\n"))
+        outs.append(NotebookNode(
+            output_type="execute_result", metadata={},
+            execution_count=cell.get("execution_count"),
+            data={"text/plain": repr(round(pts, 6))}))
+    cell.outputs = outs
 
 
 class SandboxedExecute(Execute):
@@ -106,6 +168,12 @@ class SandboxedExecute(Execute):
 
     max_output_chars = Integer(
         20000, help="Characters of output kept per cell").tag(config=True)
+    check_timeout = Integer(
+        120, help="Seconds a cell's trusted check may take in all "
+        "(grader's clock)").tag(config=True)
+    call_timeout = Integer(
+        30, help="Seconds one call of the student's code may take "
+        "(grader's clock)").tag(config=True)
     sandbox_settings = Dict(
         {}, help="Overrides for coursekit.sandbox (memory_mb, cpu_seconds,"
         " ...)").tag(config=True)
@@ -119,20 +187,25 @@ class SandboxedExecute(Execute):
 
     def create_kernel_manager(self):
         self.kernel_name = KERNEL_NAME
-        self.km = SandboxKernelManager(
-            config=self.config, sandbox_settings=self.sandbox_settings)
+        settings = dict(self.sandbox_settings)
+        kernel = dict(getattr(self._checks, "KERNEL", {}) or {})
+        settings["forbid"] = sorted(set(kernel.get("forbid", [])))
+        for key in ("memory_mb", "cpu_seconds", "tmp_mb"):
+            if key in kernel and key not in self.sandbox_settings:
+                settings[key] = kernel[key]
+        self.km = SandboxKernelManager(config=self.config,
+                                       sandbox_settings=settings)
         return self.km
 
     # -- output cap --------------------------------------------------
     def output(self, outs, msg, display_id, cell_index):
-        used = getattr(self, "_out_used", {}).get(cell_index, 0)
+        used = self._out_used.get(cell_index, 0)
         if used > self.max_output_chars:
             return None
         out = super().output(outs, msg, display_id, cell_index)
         if out is None:
             return out
         size = len(str(out.get("text", ""))) + len(str(out.get("data", "")))
-        self._out_used = getattr(self, "_out_used", {})
         self._out_used[cell_index] = used + size
         if used + size > self.max_output_chars:
             keep = max(self.max_output_chars - used, 0)
@@ -145,42 +218,115 @@ class SandboxedExecute(Execute):
                                         text=note)
         return out
 
-    # -- per-cell execution --------------------------------------------
-    def _silent(self, expr: str, timeout: float = 30):
-        """Evaluate ``expr`` in the kernel, outside any cell."""
-        from nbclient.util import ensure_async
+    # -- talking to the kernel outside any cell ------------------------
+    def _kernel_eval(self, code: str, expr: str | None, timeout: float):
+        """Run ``code`` silently; return the text of ``expr`` (or None).
+
+        The time limit is the grader's; on expiry the kernel is
+        interrupted, and killed if it does not come back.
+        """
+        remaining = self._check_deadline - time.monotonic()
+        if remaining <= 0:
+            raise StudentStop(f"the checks of this cell took longer than "
+                              f"{self.check_timeout} s and were stopped")
+        timeout = min(timeout, remaining)
 
         async def go():
-            msg_id = await ensure_async(self.kc.execute(
-                "", silent=True, store_history=False,
-                user_expressions={"r": expr}))
-            return await self.async_wait_for_reply(msg_id)
-        saved = self.timeout
-        self.timeout = timeout
-        try:
-            reply = run_sync(go)()
-        finally:
-            self.timeout = saved
-        return reply["content"] if reply else {}
+            kc = self.kc
+            msg_id = kc.execute(code, silent=True, store_history=False,
+                                user_expressions={"r": expr} if expr
+                                else {}, allow_stdin=False)
+            deadline = time.monotonic() + timeout
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                try:
+                    msg = await ensure_async(kc.get_shell_msg(
+                        timeout=min(left, 1.0)))
+                except queue.Empty:
+                    if not await ensure_async(self.km.is_alive()):
+                        raise DeadKernelError("the kernel died")
+                    continue
+                if msg["parent_header"].get("msg_id") == msg_id:
+                    return msg["content"]
 
+        try:
+            content = run_sync(go)()
+        except DeadKernelError:
+            self._dead = "not run: the kernel died during a check."
+            raise StudentStop("the kernel died while the grader was "
+                              "calling your code (memory or CPU limit, or "
+                              "a crash)") from None
+        finally:
+            self._drain_iopub()
+        if content is None:
+            self._recover(timeout)
+            raise StudentStop(f"your code did not finish within "
+                              f"{timeout:.0f} s (grader's clock) and was "
+                              f"stopped")
+        if content.get("status") != "ok":
+            raise StudentStop(
+                "the grader's helper could not run in your kernel ("
+                f"{content.get('ename', '')}: {content.get('evalue', '')})"
+                "; does the notebook delete or replace names it did "
+                "not define?")
+        if not expr:
+            return None
+        r = content.get("user_expressions", {}).get("r", {})
+        if r.get("status") != "ok":
+            raise StudentStop("the grader's helper in your kernel was "
+                              "removed or replaced")
+        return r.get("data", {}).get("text/plain")
+
+    def _drain_iopub(self):
+        async def go():
+            for _ in range(10000):
+                try:
+                    await ensure_async(self.kc.get_iopub_msg(timeout=0))
+                except queue.Empty:
+                    return
+        try:
+            run_sync(go)()
+        except Exception:  # noqa: BLE001
+            pass
+
+    def _recover(self, timeout):
+        """After a timed-out call: interrupt; kill if it stays busy."""
+        try:
+            run_sync(self.km.interrupt_kernel)()
+        except Exception:  # noqa: BLE001
+            pass
+
+        async def wait_idle():
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:
+                try:
+                    await ensure_async(self.kc.get_shell_msg(timeout=0.5))
+                    return True
+                except queue.Empty:
+                    continue
+            return False
+        try:
+            ok = run_sync(wait_idle)()
+        except Exception:  # noqa: BLE001
+            ok = False
+        if not ok:
+            self._dead = (f"not run: your code did not stop after "
+                          f"{timeout:.0f} s.")
+            self._kill()
+
+    # -- per-cell execution --------------------------------------------
     def preprocess_cell(self, cell, resources, index):
-        meta = _nbgrader_meta(cell)
         if cell.cell_type != "code":
             return cell, resources
+        is_test = nbmeta.is_test(cell)
         if self._dead:
-            if meta.get("grade"):
-                cell.outputs = [_error("NotRun", self._dead)]
-            else:
-                cell.outputs = []
+            cell.outputs = [_error("NotRun", self._dead)] if is_test else []
             return cell, resources
-        label = meta.get("grade_id") or f"cell {index}"
+        label = nbmeta.grade_id(cell) or f"cell {index}"
         try:
-            if meta.get("grade"):
-                self._run_guard(cell)
             cell, resources = super().preprocess_cell(cell, resources, index)
-            if meta.get("locked") and not meta.get("grade") \
-                    and not meta.get("solution"):
-                self._mark_locked(cell)
         except (DeadKernelError, CellTimeoutError) as exc:
             dead = isinstance(exc, DeadKernelError)
             why = ("the kernel died (it ran out of memory, CPU time or "
@@ -192,15 +338,35 @@ class SandboxedExecute(Execute):
                        f"{why}; cells after {label!r} were not run.")]
             self._dead = f"not run: {why} in cell {label!r}."
             self._kill()
-        else:
-            self._explain_timeout(cell)
+            return cell, resources
+        self._explain_limits(cell)
+        if is_test:
+            self._judge(cell, label)
         return cell, resources
 
-    def _who(self) -> str:
-        path = self.resources.get("metadata", {}).get("path", "")
-        return path
+    def _judge(self, cell, label):
+        fn = getattr(self._checks, label, None) if self._checks else None
+        if fn is None:
+            self.log.error("%s: no trusted check for %s", self._who(),
+                           label)
+            verdict = judge.Verdict(False, None, (
+                f"the grader has no check for {label!r}; the instructor "
+                f"has been told (this is not your mistake)"))
+        else:
+            self._check_deadline = time.monotonic() + self.check_timeout
+            student = Student(self._kernel_eval, timeout=self.call_timeout)
+            rng = np.random.default_rng([self._seed, self._cells_judged])
+            verdict = judge.run_check(fn, student, rng)
+            if self._dead and verdict.passed:
+                verdict = judge.Verdict(False, None, self._dead)
+        self._cells_judged += 1
+        apply_verdict(cell, verdict)
 
-    def _explain_timeout(self, cell):
+    def _who(self) -> str:
+        info = self.resources.get("nbgrader", {}) if self.resources else {}
+        return f"{info.get('student')}/{info.get('assignment')}"
+
+    def _explain_limits(self, cell):
         limit = {**default_sandbox_settings(), **self.sandbox_settings}
         mem = limit.get("memory_mb")
         for out in cell.get("outputs", []):
@@ -213,42 +379,6 @@ class SandboxedExecute(Execute):
                 out["evalue"] = (f"this cell took longer than "
                                  f"{self.timeout} s and was stopped.")
 
-    def _run_guard(self, cell):
-        try:
-            content = self._silent(_GUARD)
-        except Exception as exc:  # noqa: BLE001
-            raise DeadKernelError(f"guard failed: {exc}") from exc
-        restored = content.get("user_expressions", {}).get("r", {})
-        if content.get("status") != "ok" or restored.get("status") != "ok":
-            self.log.warning("guard failed before %s: %s",
-                             _nbgrader_meta(cell).get("grade_id"), content)
-            return
-        text = restored.get("data", {}).get("text/plain", "[]")
-        if text not in ("[]", ""):
-            self.log.warning("%s: restored before %s: %s", self._who(),
-                             _nbgrader_meta(cell).get("grade_id"), text)
-            cell.metadata.setdefault("coursekit", {})["restored"] = text
-
-    def _mark_locked(self, cell):
-        import ast
-        try:
-            tree = ast.parse(cell.source)
-        except SyntaxError:
-            return
-        names = set()
-        for node in ast.walk(tree):
-            if isinstance(node, (ast.FunctionDef, ast.ClassDef,
-                                 ast.AsyncFunctionDef)):
-                names.add(node.name)
-            elif isinstance(node, ast.Name) and isinstance(node.ctx,
-                                                           ast.Store):
-                names.add(node.id)
-            elif isinstance(node, (ast.Import, ast.ImportFrom)):
-                for a in node.names:
-                    names.add((a.asname or a.name).split(".")[0])
-        if tree.body:
-            self._silent(_MARK.format(names=sorted(names)))
-
     def _kill(self):
         try:
             run_sync(self.km.shutdown_kernel)(now=True)
@@ -256,6 +386,13 @@ class SandboxedExecute(Execute):
             pass
 
     def preprocess(self, nb, resources=None, km=None):
+        info = (resources or {}).get("nbgrader", {})
+        assignment = info.get("assignment")
+        self._checks = judge.load(assignment) if assignment else None
+        self._seed = judge.seed_for(str(info.get("student")),
+                                    str(assignment))
+        self._cells_judged = 0
         self._dead = ""
         self._out_used = {}
+        self._check_deadline = time.monotonic()
         return super().preprocess(nb, resources, km)

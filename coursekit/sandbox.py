@@ -1,37 +1,44 @@
-"""Kernel launcher that runs a submission in a sandbox (no Docker).
+"""Kernel launcher: run a submission in a sandbox that holds nothing.
 
 The autograder starts every student kernel as
 ``python -m coursekit.sandbox -f CONNECTION_FILE`` (see
-:mod:`coursekit.execute`). Before the IPython kernel starts, this module:
+:mod:`coursekit.execute`), with its settings as JSON in the environment
+variable ``COURSEKIT_SANDBOX``. This launcher (root in CI, as on a grading
+server) then:
 
-1. enters new mount and network namespaces (``unshare``): the kernel has
-   no network at all, not even loopback (the grader talks to it over
-   Unix sockets, ZeroMQ's ``ipc`` transport, which namespaces don't cut);
-2. hides the course (``solutions/``, the gradebook, every submission, the
-   git history, ``/tmp``, ``/home``, ``/root``, ``/run``) under empty
-   read-only tmpfs mounts and binds back, read-only, only what the kernel
-   needs: the virtual environment and the ``dlopt``/``coursekit``
-   packages. The submission's own folder is copied into a private,
-   size-limited tmpfs, which is the kernel's working directory and HOME;
-3. sets resource limits: address space (a memory bomb gets a
-   MemoryError), CPU seconds, file size, number of processes, no core
-   dumps;
-4. drops to an unprivileged uid of its own (when started as root, as in
-   CI): ``uid_base + slot`` with a slot locked per running kernel, so two
-   kernels graded in parallel never share a uid (same-uid processes could
-   ptrace each other or read each other's ``/proc/PID/root``); no
-   supplementary groups, no passwd entry needed; the environment is
-   cleared (the database URL in particular);
-5. imports numpy, torch and dlopt and records their pristine state
-   (:mod:`coursekit.guard`) before any student code runs.
+1. takes a sandbox *slot*, an unprivileged uid of its own
+   (``uid_base + slot``, locked with ``flock`` by this launcher, which
+   stays alive as the kernel's parent);
+2. enters new mount, network, IPC and PID namespaces. The kernel is
+   PID 1 of its PID namespace: when it exits, or the launcher dies (the
+   kernel has ``PR_SET_PDEATHSIG``), the Linux kernel kills every process
+   left in it, so a background process (``fork`` + ``setsid``) cannot
+   survive to meddle with the next kernel on that uid. Before releasing the
+   slot the launcher also kills anything still running on its uid;
+3. hides the course under empty read-only tmpfs mounts (the repository,
+   ``solutions/``, the gradebook, every submission, ``.git``, ``/tmp``,
+   ``/root``, ``/home``, ``/run``, ...), mounts a fresh ``/proc`` (only the
+   sandbox's own processes), binds back read-only the Python environment
+   and a *filtered* copy of ``dlopt``: modules the assignment forbids are
+   replaced by a stub that raises ``ImportError`` (their code is not in the
+   kernel's view at all), and forbidden packages (``torch`` for NumPy-only
+   assignments) are covered by such a stub. ``coursekit`` (the grader, its
+   checks) is not reachable. The submission's folder is copied into a
+   private, size-limited tmpfs, the kernel's working directory and HOME;
+4. sets resource limits (address space, CPU seconds, file size, number of
+   processes, no core dumps), drops to the slot's uid with no groups,
+   closes every inherited file descriptor but 0, 1 and 2 (which point at
+   ``/dev/null``), and ``execve``\\ s the IPython kernel with an environment
+   built from scratch: nothing of the grader's environment (the gradebook
+   URL and its password in particular) is ever in the kernel's memory.
 
-Without root, step 1 uses a user namespace when the kernel allows it and
-step 4 is skipped (the grader's own user then runs the code, still hidden
-from the course's files); if no namespace can be made at all the kernel
-refuses to start unless ``COURSEKIT_SANDBOX`` says ``"require": false``.
+Without root, step 2 uses a user namespace when the Linux kernel allows it
+and the uid stays the caller's (still hidden from the course's files); if
+no namespace can be made the launcher refuses to start unless the settings
+say ``"require": false`` (development only).
 
-Settings come from the JSON in the environment variable
-``COURSEKIT_SANDBOX``, written by the grader, never by the student.
+Nothing here is a defence *inside* the kernel: the student's code may do
+anything there. The verdict is reached outside (:mod:`coursekit.judge`).
 """
 from __future__ import annotations
 
@@ -40,27 +47,39 @@ import json
 import os
 import resource
 import shutil
+import signal
 import sys
 
 DEFAULTS = dict(
     uid_base=3_000_000, slots=64, slot_dir="/run/coursekit-sandbox",
     memory_mb=3072, cpu_seconds=600, file_mb=64,
-    nproc=512, tmp_mb=256, hide=[], keep=[], preload=["numpy", "dlopt",
-                                                      "dlopt.grading",
-                                                      "torch"],
+    nproc=256, tmp_mb=256, hide=[], keep=[],
+    forbid=[],            # modules/packages absent from the kernel's view
+    dlopt_dir=None,       # the dlopt package to copy (filtered)
     require=True,
 )
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWIPC = 0x08000000
 CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
-MS_RDONLY, MS_NOSUID, MS_NODEV = 1, 2, 4
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
+PR_SET_PDEATHSIG = 1
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.mount.argtypes = [ctypes.c_char_p] * 3 + [ctypes.c_ulong,
                                                  ctypes.c_char_p]
+
+WORK = "/tmp/student"
+PKGS = "/tmp/.coursekit-pkgs"      # root-owned, read-only for the kernel
+
+STUB = '''"""Not available while grading (coursekit.sandbox)."""
+raise ImportError(
+    "{name} is not available in this assignment's grading: the question "
+    "asks for your own code (NumPy), not {name}.", name={name!r})
+'''
 
 
 def _check(ret: int, what: str) -> None:
@@ -76,15 +95,76 @@ def _mount(src, target, fstype, flags, data=None) -> None:
                        enc(data)), f"mount {target}")
 
 
+def settings() -> dict:
+    return dict(DEFAULTS, **json.loads(os.environ.get("COURSEKIT_SANDBOX",
+                                                      "{}")))
+
+
+# -- slots ---------------------------------------------------------------
+def _take_slot(cfg) -> tuple[int, int]:
+    """(uid, lock fd): a uid of its own for this kernel.
+
+    Kernels graded in parallel never share a uid (same-uid processes could
+    signal or trace each other). The lock is held by this launcher, which
+    outlives the kernel and cleans the uid before letting it go.
+    """
+    import fcntl
+    os.makedirs(cfg["slot_dir"], mode=0o700, exist_ok=True)
+    for n in range(cfg["slots"]):
+        fd = os.open(os.path.join(cfg["slot_dir"], f"slot-{n}"),
+                     os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        uid = cfg["uid_base"] + n
+        kill_uid(uid)          # a leftover of an earlier launcher
+        return uid, fd
+    raise SystemExit("coursekit.sandbox: all sandbox slots are in use")
+
+
+def uid_processes(uid: int) -> list[int]:
+    """PIDs (in this /proc) whose real uid is ``uid``."""
+    pids = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/status") as f:
+                for line in f:
+                    if line.startswith("Uid:"):
+                        if int(line.split()[1]) == uid:
+                            pids.append(int(name))
+                        break
+        except OSError:
+            continue
+    return pids
+
+
+def kill_uid(uid: int, rounds: int = 20) -> None:
+    """SIGKILL every process of ``uid`` until none is left."""
+    import time
+    for _ in range(rounds):
+        pids = uid_processes(uid)
+        if not pids:
+            return
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        time.sleep(0.01)
+
+
+# -- namespaces and files --------------------------------------------------
 def _unshare(as_root: bool) -> str:
-    """Enter new mount + network namespaces; return how."""
     uid, gid = os.getuid(), os.getgid()
+    flags = CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWPID
     if as_root:
-        _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC),
-               "unshare")
+        _check(_libc.unshare(flags), "unshare")
         return "root"
-    _check(_libc.unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWNET
-                         | CLONE_NEWIPC), "unshare(user)")
+    _check(_libc.unshare(flags | CLONE_NEWUSER), "unshare(user)")
     with open("/proc/self/setgroups", "w") as f:
         f.write("deny")
     with open("/proc/self/uid_map", "w") as f:
@@ -94,50 +174,74 @@ def _unshare(as_root: bool) -> str:
     return "userns"
 
 
-def _take_slot(cfg) -> int:
-    """A uid of its own for this kernel, held until the kernel exits.
-
-    Kernels graded in parallel must not share a uid: processes of the
-    same uid can ptrace each other and read each other's /proc/PID/root.
-    Slot N is ``uid_base + N``, locked with flock on a root-owned file;
-    the lock lives as long as this process. No passwd entry is needed.
-    """
-    import fcntl
-    os.makedirs(cfg["slot_dir"], mode=0o700, exist_ok=True)
-    for n in range(cfg["slots"]):
-        fd = os.open(os.path.join(cfg["slot_dir"], f"slot-{n}"),
-                     os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            continue
-        return cfg["uid_base"] + n
-    raise SystemExit("coursekit.sandbox: all sandbox slots are in use")
-
-
 def _under(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip("/") + "/")
 
 
-def _copy_regular(src: str, dst: str) -> None:
-    """Copy the submission's folder: directories and regular files only."""
+def _copy_regular(src: str, dst: str, depth: int = 0) -> None:
+    """Copy a folder: directories and regular files only, no links."""
     os.makedirs(dst, exist_ok=True)
+    if depth > 20:
+        return
     for entry in os.scandir(src):
         target = os.path.join(dst, entry.name)
         if entry.is_dir(follow_symlinks=False):
-            _copy_regular(entry.path, target)
+            _copy_regular(entry.path, target, depth + 1)
         elif entry.is_file(follow_symlinks=False):
-            shutil.copyfile(entry.path, target)
+            shutil.copyfile(entry.path, target, follow_symlinks=False)
+
+
+def _filtered_dlopt(src: str, dst: str, forbid: list[str],
+                    name: str = "dlopt") -> None:
+    """Copy the dlopt package; a forbidden module becomes a stub.
+
+    ``forbid`` holds dotted names (``dlopt.losses``, ``dlopt.optim``); a
+    forbidden package is replaced whole. Only ``.py`` files are copied.
+    """
+    os.makedirs(dst, exist_ok=True)
+    for entry in os.scandir(src):
+        if entry.name == "__pycache__" or entry.is_symlink():
+            continue
+        if entry.is_dir():
+            sub = f"{name}.{entry.name}"
+            target = os.path.join(dst, entry.name)
+            if _forbidden(sub, forbid):
+                os.makedirs(target)
+                with open(os.path.join(target, "__init__.py"), "w") as f:
+                    f.write(STUB.format(name=sub))
+            else:
+                _filtered_dlopt(entry.path, target, forbid, sub)
+        elif entry.is_file() and entry.name.endswith(".py"):
+            mod = entry.name[:-3]
+            full = name if mod == "__init__" else f"{name}.{mod}"
+            target = os.path.join(dst, entry.name)
+            if mod != "__init__" and _forbidden(full, forbid):
+                with open(target, "w") as f:
+                    f.write(STUB.format(name=full))
+            else:
+                shutil.copyfile(entry.path, target)
+
+
+def _forbidden(name: str, forbid: list[str]) -> bool:
+    return any(name == f or name.startswith(f + ".") for f in forbid)
+
+
+def _site_packages(keep: list[str]) -> list[str]:
+    return [p for p in keep if p.rstrip("/").endswith("site-packages")]
 
 
 def _isolate_files(cfg, workdir_src: str, runtime_dir: str, uid, gid):
     """Hide the course's files; return the private working directory."""
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
+    # Our own /proc: only the processes of this PID namespace.
+    _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     keep = [os.path.realpath(p) for p in cfg["keep"] if os.path.exists(p)]
     fds = {p: os.open(p, os.O_RDONLY | os.O_DIRECTORY) for p in keep}
     rt_fd = os.open(runtime_dir, os.O_RDONLY | os.O_DIRECTORY)
     src_fd = os.open(workdir_src, os.O_RDONLY | os.O_DIRECTORY)
+    dl_fd = None
+    if cfg.get("dlopt_dir") and os.path.isdir(cfg["dlopt_dir"]):
+        dl_fd = os.open(cfg["dlopt_dir"], os.O_RDONLY | os.O_DIRECTORY)
     hide = sorted({os.path.realpath(p) for p in cfg["hide"]
                    if os.path.isdir(p)} | {"/tmp"}, key=len)
     hide = [h for h in hide if not any(_under(h, o) and h != o
@@ -157,12 +261,34 @@ def _isolate_files(cfg, workdir_src: str, runtime_dir: str, uid, gid):
         except OSError:
             if uid is not None:   # as root this must work
                 raise
+    # Forbidden packages in site-packages: covered by a stub.
+    for name in cfg["forbid"]:
+        if "." in name or name == "dlopt":
+            continue
+        for sp in _site_packages(keep):
+            target = os.path.join(sp, name)
+            if os.path.isdir(target):
+                _mount("sandbox", target, "tmpfs", MS_NOSUID | MS_NODEV,
+                       "size=64k,mode=0755")
+                with open(os.path.join(target, "__init__.py"), "w") as f:
+                    f.write(STUB.format(name=name))
+                try:
+                    _mount(None, target, None, MS_REMOUNT | MS_RDONLY
+                           | MS_NOSUID | MS_NODEV)
+                except OSError:
+                    if uid is not None:
+                        raise
     os.makedirs(runtime_dir, exist_ok=True)
     _mount(f"/proc/self/fd/{rt_fd}", runtime_dir, None, MS_BIND)
-    work = "/tmp/student"
-    _copy_regular(f"/proc/self/fd/{src_fd}", work)
-    for fd in (*fds.values(), rt_fd, src_fd):
-        os.close(fd)
+    os.makedirs(WORK, mode=0o700, exist_ok=True)
+    _copy_regular(f"/proc/self/fd/{src_fd}", WORK)
+    os.makedirs(PKGS, mode=0o755, exist_ok=True)
+    if dl_fd is not None:
+        _filtered_dlopt(f"/proc/self/fd/{dl_fd}",
+                        os.path.join(PKGS, "dlopt"), cfg["forbid"])
+    for fd in (*fds.values(), rt_fd, src_fd, dl_fd):
+        if fd is not None:
+            os.close(fd)
     # Everything else hidden stays read-only, root-owned and empty.
     for h in hide:
         if h != "/tmp":
@@ -173,14 +299,14 @@ def _isolate_files(cfg, workdir_src: str, runtime_dir: str, uid, gid):
                 if uid is not None:
                     raise
     if uid is not None:
-        for d, _, files in os.walk(work):
+        for d, _, files in os.walk(WORK):
             os.chown(d, uid, gid)
             for f in files:
                 os.lchown(os.path.join(d, f), uid, gid)
         os.chown(runtime_dir, uid, gid)
         for f in os.listdir(runtime_dir):
             os.chown(os.path.join(runtime_dir, f), uid, gid)
-    return work
+    return WORK
 
 
 def _limits(cfg) -> None:
@@ -194,36 +320,23 @@ def _limits(cfg) -> None:
             resource.setrlimit(res, (val, val))
 
 
-def _clean_env(work: str) -> None:
-    keep = {k: os.environ[k] for k in ("PATH", "LANG", "LC_ALL",
-                                       "NBGRADER_EXECUTION",
-                                       "PYDEVD_DISABLE_FILE_VALIDATION")
-            if k in os.environ}
-    os.environ.clear()
-    os.environ.update(keep, HOME=work, USER="student", LOGNAME="student",
-                      TMPDIR=work, MPLBACKEND="Agg",
-                      OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
-                      MKL_NUM_THREADS="1", PYTHONNOUSERSITE="1",
-                      MPLCONFIGDIR=os.path.join(work, ".mpl"),
-                      IPYTHONDIR=os.path.join(work, ".ipython"),
-                      JUPYTER_RUNTIME_DIR=os.path.join(work, ".runtime"))
+def kernel_env(work: str, path: str) -> dict:
+    """The kernel's whole environment, built from scratch."""
+    return dict(
+        PATH=path, HOME=work, USER="student", LOGNAME="student",
+        LANG="C.UTF-8", TMPDIR=work, MPLBACKEND="Agg",
+        PYTHONPATH=PKGS, PYTHONNOUSERSITE="1", PYTHONDONTWRITEBYTECODE="1",
+        OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1",
+        MPLCONFIGDIR=os.path.join(work, ".mpl"),
+        IPYTHONDIR=os.path.join(work, ".ipython"),
+        JUPYTER_RUNTIME_DIR=os.path.join(work, ".runtime"),
+        PYDEVD_DISABLE_FILE_VALIDATION="1")
 
 
-def prepare(argv: list[str]) -> dict:
-    """Steps 1-4 of the module docstring; return what was done."""
-    cfg = dict(DEFAULTS, **json.loads(os.environ.get("COURSEKIT_SANDBOX",
-                                                     "{}")))
-    conn = argv[argv.index("-f") + 1]
+def _child(cfg, conn: str, as_root: bool, uid, how: str, alive_r: int):
+    """PID 1 of the new namespace: isolate, drop privileges, exec."""
+    gid = uid
     runtime_dir = os.path.dirname(os.path.abspath(conn))
-    as_root = os.geteuid() == 0
-    uid = gid = _take_slot(cfg) if as_root else None
-    try:
-        how = _unshare(as_root)
-    except OSError as exc:
-        if cfg["require"]:
-            raise SystemExit(f"coursekit.sandbox: cannot isolate the "
-                             f"kernel ({exc}); grading refused") from None
-        how = "none"
     work = os.getcwd()
     if how != "none":
         work = _isolate_files(cfg, os.getcwd(), runtime_dir, uid, gid)
@@ -232,36 +345,70 @@ def prepare(argv: list[str]) -> dict:
         os.setgroups([])
         os.setgid(gid)
         os.setuid(uid)
-    _clean_env(work)
     os.chdir(work)
-    return dict(isolation=how, uid=os.getuid(), work=work,
-                preload=cfg["preload"])
+    # Die with the launcher (set after setuid, which clears it).
+    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    import select
+    if select.select([alive_r], [], [], 0)[0]:   # EOF: launcher is gone
+        os._exit(1)
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    os.closerange(3, 1 << 16)
+    python = sys.executable
+    path = os.pathsep.join([os.path.dirname(python), "/usr/bin", "/bin"])
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    os.execve(python, [python, "-m", "ipykernel_launcher", "-f", conn],
+              kernel_env(work, path))
 
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
-    info = prepare(argv)
-    import importlib
-    for mod in info.pop("preload"):
-        try:
-            importlib.import_module(mod)
-        except ImportError:
-            pass
-    from coursekit import guard
-    guard.snapshot()
-    from ipykernel.kernelapp import IPKernelApp
-    app = IPKernelApp.instance()
-    quiet = os.open(os.devnull, os.O_WRONLY)
-    saved = os.dup(1), os.dup(2)
-    os.dup2(quiet, 1)
-    os.dup2(quiet, 2)
+    cfg = settings()
+    conn = argv[argv.index("-f") + 1]
+    as_root = os.geteuid() == 0
+    uid, slot_fd = _take_slot(cfg) if as_root else (None, None)
     try:
-        app.initialize(argv)   # its connection banner is not wanted
-    finally:
-        os.dup2(saved[0], 1)
-        os.dup2(saved[1], 2)
-    guard.snapshot_shell(app.shell)
-    app.start()
+        how = _unshare(as_root)
+    except OSError as exc:
+        if cfg["require"]:
+            raise SystemExit(f"coursekit.sandbox: cannot isolate the "
+                             f"kernel ({exc}); grading refused") from None
+        how = "none"
+    alive_r, alive_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(alive_w)
+        try:
+            _child(cfg, conn, as_root, uid, how, alive_r)
+        except BaseException as exc:  # noqa: BLE001
+            sys.stderr.write(f"coursekit.sandbox: {exc}\n")
+        os._exit(70)
+    os.close(alive_r)
+    # The launcher: forward termination, wait, clean the uid, release.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)   # the kernel handles it
+
+    def stop(signum, frame):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGHUP, stop)
+    status = 0
+    while True:
+        try:
+            _, st = os.waitpid(pid, 0)
+            status = os.waitstatus_to_exitcode(st)
+            break
+        except ChildProcessError:
+            break
+        except InterruptedError:
+            continue
+    if uid is not None:
+        kill_uid(uid)
+        os.close(slot_fd)
+    sys.exit(status if status >= 0 else 128 - status)
 
 
 if __name__ == "__main__":

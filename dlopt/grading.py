@@ -60,10 +60,15 @@ def to_float_array(name: str, value, shape: tuple | None = None):
                        f"one array of shape {shape}")
     ok_type = (isinstance(value, (_ndarray, _generic, int, float, list))
                and not isinstance(value, bool))
-    if type(value).__module__.startswith("torch"):
+    # An object the student's code returned that is not data arrives in
+    # the grader as a handle naming its type (coursekit.remote.Ref).
+    tname = getattr(value, "type_name", None)
+    if not isinstance(tname, str):
+        tname = f"{type(value).__module__}.{type(value).__name__}"
+    if tname.startswith("torch"):
         raise Feedback(f"{name} is a torch tensor; return a NumPy array")
     if not ok_type:
-        raise Feedback(f"{name} has type {type(value).__name__}; expected "
+        raise Feedback(f"{name} has type {tname.split('.')[-1]}; expected "
                        f"a NumPy array of numbers")
     try:
         arr = _array(value, dtype=_float64, copy=True)

@@ -17,7 +17,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from coursekit import pipeline, simulate
+from assignment_cases import expected_score
+from coursekit import judge, pipeline, simulate
 
 pytestmark = pytest.mark.slow
 REPO = pipeline.REPO
@@ -66,6 +67,7 @@ def graded(request, tmp_path_factory):
     g = tmp_path_factory.mktemp(f"grading-{a}")
     release = pipeline.generate_release(a, g, g / "release")
     src = source_nb(a)
+    src_nb = nbformat.read(str(src), as_version=4)
     rel_nb = release / src.name
     sol = simulate.solution_answers(src)
     students = {"perfect": {"answers": sol, "score": None},
@@ -74,7 +76,8 @@ def graded(request, tmp_path_factory):
         answers = dict(sol)
         for gid, edit in case["edit"].items():
             answers[gid] = apply_edit(sol[gid], edit, f"{a}/{name}")
-        students[name] = {"answers": answers, **case}
+        students[name] = {"answers": answers, **case,
+                          "score": expected_score(src_nb, case)}
     for name, st in students.items():
         simulate.make_submission(rel_nb, st["answers"],
                                  g / "submitted" / name / a / src.name)
@@ -170,9 +173,32 @@ def test_each_named_mistake_gets_its_score_and_message(graded):
             assert got["cells"][gid] == 0, (name, gid, got["cells"])
 
 
-def test_feedback_explains_without_revealing_hidden_tests(graded):
+def check_lines(assignment, release_nb, min_len=25) -> list[str]:
+    """Lines of the trusted checks that the release does not show."""
+    mod = judge.load(assignment)
+    assert mod is not None, f"coursekit/checks/{assignment}.py is missing"
+    nb = nbformat.read(str(release_nb), as_version=4)
+    public = {ln.strip() for c in nb.cells for ln in c.source.splitlines()}
+    return [ln.strip() for ln in Path(mod.__file__).read_text().splitlines()
+            if len(ln.strip()) >= min_len and ln.strip() not in public
+            and not ln.strip().startswith(("#", "\"", "from ", "import "))]
+
+
+def test_every_test_cell_has_a_trusted_check(graded):
+    mod = judge.load(graded["assignment"])
+    nb = nbformat.read(str(graded["source"]), as_version=4)
+    missing = [simulate.grade_id(c) for c in nb.cells
+               if c.metadata.get("nbgrader", {}).get("grade")
+               and c.cell_type == "code"
+               and not callable(getattr(mod, simulate.grade_id(c), None))]
+    assert not missing, f"no trusted check for {missing}"
+    assert "### BEGIN HIDDEN TESTS" not in graded["source"].read_text(), \
+        "hidden tests belong in coursekit/checks, outside the kernel"
+
+
+def test_feedback_explains_without_revealing_hidden_checks(graded):
     a, g = graded["assignment"], graded["dir"]
-    hidden_lines = secret_lines(graded["source"], ("HIDDEN TESTS",), 20)
+    hidden_lines = check_lines(a, graded["release"] / graded["source"].name)
     assert hidden_lines
     for name, st in graded["students"].items():
         (html,) = (g / "feedback" / name / a).glob("*.html")
@@ -181,7 +207,7 @@ def test_feedback_explains_without_revealing_hidden_tests(graded):
             assert phrase.replace("'", "&#39;") in page or phrase in page, \
                 (name, phrase)
         shown = [ln for ln in hidden_lines if ln in page]
-        assert not shown, f"feedback for {name} shows hidden tests: " \
+        assert not shown, f"feedback for {name} shows hidden checks: " \
             f"{shown[:2]}"
 
 

@@ -1,11 +1,11 @@
-"""Simulated students of assignment 1 (9 points)."""
+"""Simulated students of assignment 1."""
 
 STUDENTS = {
     "no_bias": {
         "edit": {"affine": [("X @ W.T + b", "X @ W.T")]},
         # two_layer uses affine, so it fails too.
-        "score": 5,
         "messages": {"test_affine": "bias b is missing"},
+        "fails": ["test_two_layer"],
     },
     "swapped_activations": {
         "edit": {"two_layer": [
@@ -13,23 +13,19 @@ STUDENTS = {
              "A1 = sigmoid(affine(X, W1, b1))"),
             ("return sigmoid(affine(A1, W2, b2))",
              "return np.tanh(affine(A1, W2, b2))")]},
-        "score": 7,
         "messages": {"test_two_layer": "output layer a sigmoid"},
     },
     "sigma_of_z_is_z": {
         "edit": {"sigmoid_prime": [("s = sigmoid(z)", "s = z")]},
-        "score": 7,
         "messages": {"test_sigmoid_prime": "sigma(0) = 1/2"},
     },
     "averaged_bias_gradient": {
         "edit": {"affine_grads": [("db = G.sum(axis=0)",
                                    "db = G.mean(axis=0)")]},
-        "score": 8,
         "messages": {"test_affine_grads_db": "averaged over the batch"},
     },
     "transposed_dW": {
         "edit": {"affine_grads": [("dW = G.T @ X", "dW = X.T @ G")]},
-        "score": 8,
         "messages": {"test_affine_grads_dW": "shape of W"},
     },
     "calls_the_reference": {
@@ -37,7 +33,14 @@ STUDENTS = {
                              "from dlopt.maps import affine_forward\n"
                              "    return affine_forward(X, W, b)[0]")]},
         # two_layer calls affine, so it loses its points too.
-        "score": 5,
-        "messages": {"test_affine": "reference implementation"},
+        "messages": {"test_affine": "not available in this assignment"},
+        "fails": ["test_two_layer"],
+    },
+    "wrong_only_for_a_batch_of_one": {
+        # Right for N = 1 only: the hidden checks use other batch sizes.
+        "edit": {"affine": [("return X @ W.T + b",
+                             "return (X @ W.T + b)[:1]")]},
+        "messages": {"test_affine": "Hidden check"},
+        "fails": ["test_two_layer"],
     },
 }

@@ -1,0 +1,458 @@
+"""Call a student's code in its sandboxed kernel; get back plain data.
+
+The trusted grader (:mod:`coursekit.judge`) never imports or runs student
+code. It sends a request to the kernel ("call ``affine`` with these
+arrays"); a small public harness in the kernel calls the student's
+function and answers with *data only*: JSON whose arrays are ``.npy``
+bytes (base64), read here with ``allow_pickle=False`` and only for
+boolean, integer, float and complex dtypes. Anything else the student's
+code returns (a function, an object of its own) stays in the kernel as a
+numbered handle, :class:`Ref`, which the grader may call or pass back.
+Containers (tuples, named tuples, lists, dicts) come back as data *and*
+keep their handle, so a state the student's ``init`` made is passed back
+to their ``update`` as the very object it was.
+
+Nothing in a request is secret: inputs are fresh random arrays and public
+code (:class:`Code`); expected values, references and mistakes stay in
+the grader. Whatever the kernel answers is untrusted: it is size-capped
+(ZeroMQ's message limit, :mod:`coursekit.execute`), parsed without
+evaluating anything, and validated here.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import json
+import math
+import re
+
+import numpy as np
+
+HARNESS_NAME = "__coursekit_harness__"
+
+# The kernel side: public code, sent as text before each check (a
+# notebook that ran ``%reset`` or deleted it gets it back).
+HARNESS = r'''
+def __coursekit_make_harness__():
+    import base64, builtins, io, json, sys, traceback
+    import numpy
+    refs = {}
+    count = [0]
+    user_ns = get_ipython().user_ns
+
+    def keep(obj):
+        count[0] += 1
+        refs[count[0]] = obj
+        return count[0]
+
+    def enc(x, depth=0):
+        if depth > 40:
+            raise ValueError("the result is nested more than 40 levels deep")
+        t = type(x)
+        if x is None or t is bool or t is str:
+            return {"v": x}
+        if t is int:
+            return {"i": str(x)}
+        if t is float:
+            return {"f": repr(x)}
+        if t is complex:
+            return {"c": [repr(x.real), repr(x.imag)]}
+        if t is numpy.ndarray or isinstance(x, numpy.generic):
+            arr = numpy.asarray(x)
+            if arr.dtype.kind in "biufc" and arr.dtype.fields is None:
+                buf = io.BytesIO()
+                numpy.save(buf, arr, allow_pickle=False)
+                return {"a": base64.b64encode(buf.getvalue()).decode(),
+                        "scalar": t is not numpy.ndarray,
+                        "type": t.__name__}
+        if isinstance(x, tuple) and hasattr(t, "_fields"):
+            return {"nt": t.__name__, "ref": keep(x),
+                    "fields": [[f, enc(getattr(x, f), depth + 1)]
+                               for f in t._fields]}
+        if t is tuple or t is list:
+            return {"seq": t.__name__, "ref": keep(x),
+                    "items": [enc(i, depth + 1) for i in x]}
+        if t is dict and all(type(k) is str for k in x):
+            return {"dict": [[k, enc(v, depth + 1)] for k, v in x.items()],
+                    "ref": keep(x)}
+        return {"ref": keep(x), "type": f"{t.__module__}.{t.__qualname__}",
+                "callable": callable(x)}
+
+    def dec(x):
+        if "v" in x:
+            return x["v"]
+        if "i" in x:
+            return int(x["i"])
+        if "f" in x:
+            return float(x["f"])
+        if "a" in x:
+            arr = numpy.load(io.BytesIO(base64.b64decode(x["a"])),
+                             allow_pickle=False)
+            return arr[()] if x.get("scalar") else arr
+        if "seq" in x:
+            items = [dec(i) for i in x["items"]]
+            return tuple(items) if x["seq"] == "tuple" else items
+        if "dict" in x:
+            return {k: dec(v) for k, v in x["dict"]}
+        if "ref" in x:
+            return refs[x["ref"]]
+        if "name" in x:
+            return user_ns[x["name"]]
+        if "code" in x:
+            ns = {"np": numpy, "numpy": numpy}
+            if x.get("define"):
+                exec(compile(x["code"], "<grader>", "exec"), ns)
+                return ns[x["define"]]
+            return eval(compile(x["code"], "<grader>", "eval"), ns)
+        if "attr" in x:
+            return getattr(dec(x["attr"][0]), x["attr"][1])
+        raise ValueError("unknown request")
+
+    def answer(payload):
+        return base64.b64encode(json.dumps(payload).encode()).decode()
+
+    def harness(request):
+        try:
+            req = json.loads(request)
+            op = req["op"]
+            if op == "has":
+                return answer({"ok": {"v": req["name"] in user_ns}})
+            target = dec(req["target"])
+            if op == "call":
+                args = [dec(a) for a in req["args"]]
+                kwargs = {k: dec(v) for k, v in req["kwargs"].items()}
+                result = target(*args, **kwargs)
+            else:          # "get"
+                result = target
+            return answer({"ok": enc(result)})
+        except BaseException as exc:
+            tb = traceback.format_exception(type(exc), exc,
+                                            exc.__traceback__)
+            lines = [ln for ln in "".join(tb).splitlines()
+                     if "__coursekit" not in ln][-8:]
+            try:
+                msg = str(exc)
+            except BaseException:
+                msg = "(the error could not be printed)"
+            return answer({"error": type(exc).__name__, "msg": msg[:2000],
+                           "tb": "\n".join(lines)[-3000:]})
+
+    return harness
+
+
+__coursekit_harness__ = __coursekit_make_harness__()
+del __coursekit_make_harness__
+'''
+
+
+class StudentStop(BaseException):
+    """The student's code did not answer: timeout, dead kernel, garbage.
+
+    A BaseException, so that a check's ``except Exception`` cannot turn it
+    into a misleading message: the judge reports it as it is.
+    """
+
+
+class StudentError(Exception):
+    """The student's code raised an exception (re-raised in the grader)."""
+
+    def __init__(self, ename: str, msg: str, tb: str = ""):
+        super().__init__(f"{msg}")
+        self.ename, self.msg, self.tb = ename, msg, tb
+
+
+def _student_exception(ename: str, msg: str, tb: str) -> BaseException:
+    """An exception the checks can catch by its usual name."""
+    if ename == "NotImplementedError":
+        return NotImplementedError(msg)
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,60}", ename or ""):
+        ename = "Error"
+    cls = type(ename, (StudentError,), {})
+    return cls(ename, msg, tb)
+
+
+class Code:
+    """Public code evaluated in the kernel, in a namespace of its own.
+
+    ``Code("lambda v: np.sum(v ** 2)")`` is an expression;
+    ``Code(src, define="f")`` runs ``src`` and passes the name ``f`` it
+    defines. Never put an expected value or a mistake in it.
+    """
+
+    def __init__(self, src: str, define: str | None = None):
+        self.src, self.define = src, define
+
+
+class Ref:
+    """A handle to an object that lives in the kernel."""
+
+    def __init__(self, student, ref: int, type_name: str = "",
+                 is_callable: bool = False):
+        self._student, self._ref = student, ref
+        self.type_name, self.is_callable = type_name, is_callable
+
+    def __call__(self, *args, **kwargs):
+        return self._student._request("call", {"ref": self._ref}, args,
+                                      kwargs)
+
+    def attr(self, name: str):
+        return self._student._request("get", {"attr": [{"ref": self._ref},
+                                                       name]})
+
+    def __repr__(self) -> str:
+        return f"<student object of type {self.type_name}>"
+
+
+class Record:
+    """A named tuple the student returned, as data (fields by name)."""
+
+    def __init__(self, typename: str, fields: dict, ref: int | None):
+        self.typename, self._ck_ref = typename, ref
+        self._fields = tuple(fields)
+        self._values = dict(fields)
+
+    def __getattr__(self, name):
+        try:
+            return self.__dict__["_values"][name]
+        except KeyError:
+            raise AttributeError(
+                f"the student's {self.__dict__.get('typename')} has no "
+                f"field {name!r} (fields: "
+                f"{', '.join(self.__dict__.get('_fields', ()))})") from None
+
+    def __iter__(self):
+        return iter(self._values[f] for f in self._fields)
+
+    def __len__(self):
+        return len(self._fields)
+
+    def __getitem__(self, i):
+        return self._values[self._fields[i]]
+
+    def _asdict(self):
+        return dict(self._values)
+
+    def __repr__(self):
+        return f"{self.typename}({', '.join(self._fields)})"
+
+
+class RTuple(tuple):
+    _ck_ref = None
+
+
+class RList(list):
+    _ck_ref = None
+
+
+class RDict(dict):
+    _ck_ref = None
+
+
+def _float(s) -> float:
+    if not isinstance(s, str) or len(s) > 64:
+        raise ValueError("not a number")
+    return float(s)
+
+
+def decode(student, x, depth: int = 0):
+    """Untrusted JSON from the harness -> plain Python/NumPy data."""
+    if depth > 45 or not isinstance(x, dict):
+        raise ValueError("malformed answer from the kernel")
+    if "v" in x:
+        v = x["v"]
+        if v is None or isinstance(v, (bool, str)):
+            return v
+        raise ValueError("malformed value")
+    if "i" in x:
+        s = x["i"]
+        if not isinstance(s, str) or len(s) > 400:
+            raise ValueError("integer too large")
+        return int(s)
+    if "f" in x:
+        return _float(x["f"])
+    if "c" in x:
+        return complex(_float(x["c"][0]), _float(x["c"][1]))
+    if "a" in x:
+        try:
+            raw = base64.b64decode(x["a"], validate=True)
+            arr = np.load(io.BytesIO(raw), allow_pickle=False)
+        except (ValueError, binascii.Error, OSError, EOFError) as exc:
+            raise ValueError(f"unreadable array: {exc}") from None
+        if not isinstance(arr, np.ndarray) or arr.dtype.kind not in \
+                "biufc" or arr.dtype.fields is not None:
+            raise ValueError("array of an unsupported dtype")
+        arr = np.array(arr, copy=True)
+        if x.get("scalar"):
+            return arr[()]      # a NumPy scalar, as the student returned
+        return arr
+    if "nt" in x:
+        fields = {}
+        for item in x["fields"]:
+            name, val = item
+            if not isinstance(name, str):
+                raise ValueError("malformed field")
+            fields[name] = decode(student, val, depth + 1)
+        return Record(str(x["nt"])[:80], fields, _ref(x))
+    if "seq" in x:
+        items = [decode(student, i, depth + 1) for i in x["items"]]
+        out = RTuple(items) if x["seq"] == "tuple" else RList(items)
+        out._ck_ref = _ref(x)
+        return out
+    if "dict" in x:
+        out = RDict()
+        for k, v in x["dict"]:
+            if not isinstance(k, str):
+                raise ValueError("malformed dict")
+            out[k] = decode(student, v, depth + 1)
+        out._ck_ref = _ref(x)
+        return out
+    if "ref" in x:
+        return Ref(student, _ref(x), str(x.get("type", ""))[:200],
+                   bool(x.get("callable")))
+    raise ValueError("malformed answer from the kernel")
+
+
+def _ref(x):
+    r = x.get("ref")
+    if r is not None and (not isinstance(r, int) or isinstance(r, bool)):
+        raise ValueError("malformed handle")
+    return r
+
+
+def encode(x, depth: int = 0):
+    """Grader-side data -> a request item (never code of the student's)."""
+    if depth > 40:
+        raise ValueError("input nested too deeply")
+    if isinstance(x, Ref):
+        return {"ref": x._ref}
+    ref = getattr(x, "_ck_ref", None)
+    if isinstance(x, (Record, RTuple, RList, RDict)) and ref is not None:
+        return {"ref": ref}
+    if isinstance(x, Code):
+        return {"code": x.src, "define": x.define}
+    if x is None or isinstance(x, (bool, str)):
+        return {"v": x}
+    if isinstance(x, (int, np.integer)) and not isinstance(x, bool):
+        return {"i": str(int(x))}
+    if isinstance(x, float):
+        return {"f": repr(x)}
+    if isinstance(x, (np.ndarray, np.generic)):
+        buf = io.BytesIO()
+        np.save(buf, np.asarray(x), allow_pickle=False)
+        return {"a": base64.b64encode(buf.getvalue()).decode(),
+                "scalar": isinstance(x, np.generic)}
+    if isinstance(x, (tuple, list)):
+        return {"seq": "tuple" if isinstance(x, tuple) else "list",
+                "items": [encode(i, depth + 1) for i in x]}
+    if isinstance(x, dict):
+        return {"dict": [[str(k), encode(v, depth + 1)]
+                         for k, v in x.items()]}
+    raise TypeError(f"cannot send {type(x).__name__} to the kernel")
+
+
+_B64 = re.compile(r"[A-Za-z0-9+/=]*")
+
+
+class Student:
+    """The student's notebook, as the grader sees it: names to call.
+
+    ``S.affine(X, W, b)`` calls the student's ``affine`` in the kernel on
+    copies of the arrays and returns its result as data; ``S.value("lr")``
+    fetches a variable; ``S.has("name")`` tells whether it is defined.
+    ``execute(code, expr, timeout)`` is the transport (the kernel client):
+    it runs ``code`` silently and returns the text of ``expr``.
+    """
+
+    def __init__(self, execute, timeout: float = 30.0):
+        self._execute = execute
+        self.timeout = timeout
+        self.calls = 0
+        self._installed = False
+
+    # -- transport ----------------------------------------------------
+    def install(self) -> None:
+        self._execute(HARNESS, None, self.timeout)
+        self._installed = True
+
+    def _request(self, op, target, args=(), kwargs=None, timeout=None):
+        if not self._installed:
+            self.install()
+        req = {"op": op, "target": target,
+               "args": [encode(a) for a in args],
+               "kwargs": {k: encode(v) for k, v in (kwargs or {}).items()}}
+        text = json.dumps(req)
+        self.calls += 1
+        raw = self._execute(f"__coursekit_out__ = {HARNESS_NAME}({text!r})",
+                            "__coursekit_out__", timeout or self.timeout)
+        return self._parse(raw)
+
+    def _parse(self, raw):
+        if not isinstance(raw, str):
+            raise StudentStop("the kernel gave no answer")
+        raw = raw.strip()
+        if len(raw) >= 2 and raw[0] == raw[-1] and raw[0] in "'\"":
+            raw = raw[1:-1]
+        if not _B64.fullmatch(raw):
+            raise StudentStop("the kernel's answer was not readable (was "
+                              "the notebook's display machinery changed?)")
+        try:
+            payload = json.loads(base64.b64decode(raw))
+        except (ValueError, RecursionError, binascii.Error):
+            raise StudentStop("the kernel's answer was not readable") \
+                from None
+        if not isinstance(payload, dict):
+            raise StudentStop("the kernel's answer was not readable")
+        if "error" in payload:
+            raise _student_exception(str(payload.get("error")),
+                                     str(payload.get("msg", ""))[:2000],
+                                     str(payload.get("tb", ""))[-3000:])
+        try:
+            return decode(self, payload.get("ok"))
+        except (ValueError, TypeError, KeyError, RecursionError) as exc:
+            raise StudentStop(f"the result could not be read as data "
+                              f"({exc})") from None
+
+    # -- the checks' interface ------------------------------------------
+    def call(self, name: str, *args, _timeout=None, **kwargs):
+        return self._request("call", {"name": name}, args, kwargs,
+                             _timeout)
+
+    def value(self, name: str):
+        return self._request("get", {"name": name})
+
+    def has(self, name: str) -> bool:
+        return bool(self._request_has(name))
+
+    def _request_has(self, name):
+        if not self._installed:
+            self.install()
+        text = json.dumps({"op": "has", "name": name, "target": None})
+        raw = self._execute(f"__coursekit_out__ = {HARNESS_NAME}({text!r})",
+                            "__coursekit_out__", self.timeout)
+        return self._parse(raw)
+
+    def __getattr__(self, name):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return _Named(self, name)
+
+
+class _Named:
+    """A name in the student's namespace, callable like the function."""
+
+    def __init__(self, student, name):
+        self._student, self.name = student, name
+
+    def __call__(self, *args, **kwargs):
+        return self._student.call(self.name, *args, **kwargs)
+
+    def __repr__(self):
+        return f"<student's {self.name}>"
+
+
+def finite(x) -> bool:
+    try:
+        return math.isfinite(float(x))
+    except (TypeError, ValueError):
+        return False
