@@ -46,12 +46,16 @@ c.GenerateFeedback.preprocessors = [
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
 
-# Autograding runs every submission in a sandboxed kernel (coursekit.sandbox:
-# no network, no access to solutions/, the gradebook or other students,
-# memory/CPU/file limits, an unprivileged uid of its own) and restores
-# numpy/torch/dlopt/builtins before each test cell (coursekit.guard).
-# Deleted, moved or re-labelled cells are put back in the release's layout
-# (coursekit.layout) before nbgrader restores the locked cells' source.
+# Autograding runs every submission in a sandboxed kernel that holds nothing
+# (coursekit.sandbox: its own PID/mount/network namespaces and uid, no
+# course files, no inherited descriptors or environment, the modules an
+# assignment forbids absent), and judges every test cell OUTSIDE it:
+# coursekit.execute.SandboxedExecute runs the cell's trusted check
+# (coursekit/checks/<assignment>.py) in this process, which calls the
+# student's code in the kernel and compares the plain data it returns
+# (docs/grading.md). Deleted, moved or re-labelled cells are put back in the
+# release's layout (coursekit.layout) before nbgrader restores the locked
+# cells' source.
 c.Autograde.sanitize_preprocessors = [
     "coursekit.layout.RestoreLayout",
     "nbgrader.preprocessors.ClearOutput",

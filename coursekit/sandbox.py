@@ -358,7 +358,8 @@ def _child(cfg, conn: str, as_root: bool, uid, how: str, alive_r: int):
     python = sys.executable
     path = os.pathsep.join([os.path.dirname(python), "/usr/bin", "/bin"])
     signal.signal(signal.SIGINT, signal.SIG_DFL)
-    os.execve(python, [python, "-m", "ipykernel_launcher", "-f", conn],
+    os.execve(python, [python, "-m", "ipykernel_launcher", "-f", conn,
+                       "--HistoryManager.enabled=False"],
               kernel_env(work, path))
 
 

@@ -1,19 +1,45 @@
-"""Start one sandboxed kernel and check what it can and cannot reach.
+"""Start one sandboxed kernel and report what it can and cannot reach.
 
 ``python -m coursekit check`` (and the tests) use :func:`probe` to run a
-snippet in a kernel started exactly as the autograder starts it.
+snippet in a kernel started exactly as the autograder starts it. It lists
+the kernel's open file descriptors, its environment, which of the
+course's paths it can read, what it can import, the processes it can see,
+and, after shutdown, the processes left on its uid (there must be none:
+the probe starts a background process that tries to outlive it).
 """
 from __future__ import annotations
 
 import json
 import os
 import tempfile
+import time
 
 from coursekit import pipeline
 
 PROBE = r'''
-import json, os, resource, socket
-res = {"uid": os.getuid(), "cwd": os.getcwd()}
+import json, os, resource, socket, subprocess, sys
+res = {"uid": os.getuid(), "pid": os.getpid(), "cwd": os.getcwd()}
+fds = {}
+for fd in sorted(os.listdir("/proc/self/fd"), key=int):
+    try:
+        fds[fd] = os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        fds[fd] = "?"
+res["fds"] = fds
+# Directory descriptors could reach below the hiding mounts: try them.
+res["fd_escape"] = []
+for fd, target in fds.items():
+    try:
+        names = os.listdir(int(fd))
+        res["fd_escape"].append([target, names[:5]])
+    except OSError:
+        pass
+res["env"] = dict(os.environ)
+try:
+    res["proc_environ"] = open("/proc/self/environ", "rb").read().decode(
+        errors="replace")
+except OSError:
+    res["proc_environ"] = ""
 def can_read(p):
     try:
         if os.path.isdir(p):
@@ -23,6 +49,14 @@ def can_read(p):
     except OSError:
         return False
 res["read"] = {p: can_read(p) for p in PATHS}
+res["imports"] = {}
+for mod in IMPORTS:
+    try:
+        __import__(mod)
+        res["imports"][mod] = True
+    except ImportError as exc:
+        res["imports"][mod] = str(exc)[:200]
+res["procs"] = sorted(int(p) for p in os.listdir("/proc") if p.isdigit())
 try:
     socket.create_connection(("1.1.1.1", 53), timeout=2).close()
     res["network"] = True
@@ -39,25 +73,57 @@ try:
 except OSError:
     res["write_repo"] = False
 res["mem_limit"] = resource.getrlimit(resource.RLIMIT_AS)[0]
-res["env_db"] = "COURSE_DB_URL" in os.environ
+# A background process that tries to outlive the kernel.
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        for fd in range(3, 256):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        import time
+        time.sleep(600)
+    os._exit(0)
 print("PROBE" + json.dumps(res))
 '''
 
+SECRET_VAR = "COURSEKIT_SELFCHECK_SECRET"
 
-def probe(paths, port: int = 1, cwd=None, settings=None) -> dict:
-    """Run PROBE in a sandboxed kernel; return its findings."""
+
+def probe(paths, port: int = 1, cwd=None, settings=None,
+          imports=("numpy", "dlopt", "dlopt.grading", "torch",
+                   "coursekit")) -> dict:
+    """Run PROBE in a sandboxed kernel; return its findings.
+
+    The grader's environment holds a made-up secret while the kernel
+    starts (``COURSEKIT_SELFCHECK_SECRET``); ``res["secret_seen"]`` says
+    whether it reached the kernel. ``res["left"]`` lists the processes
+    still running on the kernel's uid after shutdown.
+    """
     from nbclient.util import run_sync
 
     from coursekit.execute import SandboxKernelManager
+    from coursekit.sandbox import uid_processes
+    secret = f"s3cret-{os.getpid()}-{time.time_ns()}"
+    saved = os.environ.get(SECRET_VAR)
+    os.environ[SECRET_VAR] = secret
     km = SandboxKernelManager(sandbox_settings=settings or {})
     cwd = cwd or tempfile.mkdtemp(prefix="ck-probe-")
-    run_sync(km.start_kernel)(cwd=str(cwd))
+    try:
+        run_sync(km.start_kernel)(cwd=str(cwd))
+    finally:
+        if saved is None:
+            os.environ.pop(SECRET_VAR, None)
+        else:
+            os.environ[SECRET_VAR] = saved
     kc = km.client()
     kc.start_channels()
     out = []
     try:
         run_sync(kc.wait_for_ready)(timeout=60)
         code = (f"PATHS = {list(map(str, paths))!r}\nPORT = {port}\n"
+                f"IMPORTS = {list(imports)!r}\n"
                 f"REPO = {str(pipeline.REPO)!r}\n" + PROBE)
         run_sync(kc.execute_interactive)(
             code, timeout=60,
@@ -66,28 +132,72 @@ def probe(paths, port: int = 1, cwd=None, settings=None) -> dict:
         kc.stop_channels()
         run_sync(km.shutdown_kernel)(now=True)
     text = "".join(out)
-    return json.loads(text.split("PROBE", 1)[1].strip().splitlines()[0])
+    res = json.loads(text.split("PROBE", 1)[1].strip().splitlines()[0])
+    res["secret_seen"] = secret in json.dumps(res)
+    left = []
+    if os.geteuid() == 0:
+        for _ in range(50):        # the launcher cleans up as it exits
+            left = uid_processes(res["uid"])
+            if not left:
+                break
+            time.sleep(0.1)
+    res["left"] = left
+    return res
 
 
 def run():
+    """(ok, report lines) for ``python -m coursekit check``."""
     repo = pipeline.REPO
     grading = os.environ.get("COURSE_GRADING_DIR", str(repo / "_grading"))
-    secret = [repo / "solutions", repo / ".git", repo / "tests", grading,
+    secret = [repo / "solutions", repo / ".git", repo / "tests",
+              repo / "coursekit", repo / "node_modules", grading,
               "/root", "/etc/shadow"]
-    res = probe(secret + [repo / "dlopt"])
+    res = probe(secret + [repo / "dlopt"],
+                settings={"forbid": ["torch", "dlopt.losses"]},
+                imports=("numpy", "dlopt.grading", "torch", "dlopt.losses",
+                         "coursekit"))
     lines, ok = [], True
-    kept = {".pyenv", ".venv", ".local", "dlopt", "coursekit"}
+    kept = {".pyenv", ".venv", ".local"}
     for p in secret:
         seen = res["read"][str(p)]
         bad = bool(set(seen) - kept) if isinstance(seen, list) else seen
         ok &= not bad
         lines.append(f"{'FAIL' if bad else 'ok  '} cannot read {p}")
-    checks = [(bool(res["read"][str(repo / "dlopt")]), "can see dlopt"),
-              (not res["network"], "no network"),
-              (not res["write_repo"], "cannot write the course"),
-              (res["uid"] != 0, f"runs as uid {res['uid']}, not root"),
-              (not res["env_db"], "no database URL in its environment")]
+    fds = res["fds"]
+    # The kernel opens sockets, pipes and files of its own; anything else
+    # (a path of the grader's) would have been inherited.
+    extra_fds = {k: v for k, v in fds.items()
+                 if int(k) > 2 and v not in ("?", "/dev/null")
+                 and not v.startswith(("socket:", "pipe:", "anon_inode:",
+                                       res["cwd"] + "/"))}
+    env_keys = sorted(res["env"])
+    checks = [
+        (res["pid"] == 1 or os.geteuid() != 0,
+         f"is PID {res['pid']} of its own PID namespace"),
+        (len(res["procs"]) < 10, f"sees {len(res['procs'])} processes "
+         f"(its own namespace only)"),
+        (not res["fd_escape"], "no directory descriptor to escape through"
+         + (f": {res['fd_escape']}" if res["fd_escape"] else "")),
+        (not extra_fds, "no inherited file descriptors"
+         + (f": {extra_fds}" if extra_fds else "")),
+        (not res["secret_seen"], "nothing of the grader's environment"),
+        (not any(k.startswith("COURSE") for k in env_keys),
+         f"environment built from scratch: {', '.join(env_keys)}"),
+        (res["imports"].get("dlopt.grading") is True,
+         "can import dlopt.grading (the visible tests' helpers)"),
+        (res["imports"].get("torch") is not True,
+         "a forbidden package (torch) is absent"),
+        (res["imports"].get("dlopt.losses") is not True,
+         "a forbidden module (dlopt.losses) is absent"),
+        (res["imports"].get("coursekit") is not True,
+         "the grader (coursekit) is not reachable"),
+        (not res["network"] and not res["loopback"], "no network"),
+        (not res["write_repo"], "cannot write the course"),
+        (res["uid"] != 0, f"runs as uid {res['uid']}, not root"),
+        (not res["left"], "no process left after shutdown"
+         + (f": {res['left']}" if res["left"] else "")),
+    ]
     for good, what in checks:
-        ok &= good
+        ok &= bool(good)
         lines.append(f"{'ok  ' if good else 'FAIL'} {what}")
     return ok, lines

@@ -1,11 +1,9 @@
-"""The grading sandbox's parts: the guard, the layout, the kernel.
+"""The grading sandbox's parts: the layout, the kernel, the protocol.
 
-The guard and layout tests are fast unit tests (they run in this process
-on plain objects); the kernel tests start a real sandboxed kernel (root,
-as in CI) and probe what it can reach.
+The layout and protocol tests are fast unit tests (they run in this
+process on plain objects); the kernel tests start a real sandboxed kernel
+(root, as in CI) and probe what it can reach.
 """
-import builtins
-import math
 import os
 import socket
 import sys
@@ -14,62 +12,11 @@ import nbformat
 import numpy as np
 import pytest
 
-from coursekit import guard, layout, pipeline, simulate
+from coursekit import judge, layout, pipeline, remote, simulate
 from dlopt import grading
 
 REPO = pipeline.REPO
 A = "a01_mapping"
-
-
-@pytest.fixture
-def snap():
-    guard._state.clear()
-    guard.snapshot()
-    yield
-    guard.restore()
-    guard._state.clear()
-
-
-def test_patched_libraries_fool_the_checks_until_the_guard_restores(snap):
-    wrong, right = np.array([1.0, 2.0]), np.array([1.0, 3.0])
-    saved_abs, saved_isnan = builtins.abs, math.isnan
-    builtins.abs = lambda x: 0.0          # every difference looks like 0
-    math.isnan = lambda x: False
-    np.allclose = lambda *a, **k: True
-    try:
-        grading.check_array("x", wrong, right)   # fooled: no error
-    finally:
-        undone = guard.restore()
-    assert builtins.abs is saved_abs and math.isnan is saved_isnan
-    assert "builtins.abs" in undone and "numpy.allclose" in undone
-    with pytest.raises(grading.Feedback, match="wrong"):
-        grading.check_array("x", wrong, right)
-
-
-def test_guard_restores_function_code_and_module_entries(snap):
-    code = grading.check_array.__code__
-    grading.check_array.__code__ = (lambda *a, **k: None).__code__
-    real_np = sys.modules["numpy"]
-    sys.modules["numpy"] = object()
-    undone = guard.restore()
-    assert grading.check_array.__code__ is code
-    assert sys.modules["numpy"] is real_np
-    assert any("check_array.__code__" in u for u in undone)
-
-
-def test_guard_restores_notebook_names_set_by_the_course(snap):
-    ns = {"check_array": grading.check_array, "np": np}
-    guard.mark_locked(ns, ["check_array", "np"])
-    ns["check_array"] = lambda *a, **k: None
-    ns["isinstance"] = lambda *a: True
-    undone = guard.restore(ns)
-    assert ns["check_array"] is grading.check_array
-    assert "isinstance" not in ns
-    assert len(undone) == 3     # check_array, isinstance, __builtins__
-
-
-def test_guard_has_nothing_to_undo_when_nothing_was_patched(snap):
-    assert guard.restore() == []
 
 
 def _release():
@@ -116,7 +63,7 @@ def _root():
 
 
 @pytest.mark.slow
-def test_sandboxed_kernel_sees_no_course_files_no_network(tmp_path):
+def test_sandboxed_kernel_holds_nothing(tmp_path):
     _root()
     from coursekit.selfcheck import probe
     listener = socket.socket()
@@ -126,10 +73,17 @@ def test_sandboxed_kernel_sees_no_course_files_no_network(tmp_path):
     mine = tmp_path / "student"
     mine.mkdir()
     (mine / "data.txt").write_text("mine")
+    (mine / "link").symlink_to(REPO / "solutions")
     secret = [REPO / "solutions" / A / f"{A}.ipynb", REPO / ".git",
-              REPO / "tests" / "conftest.py", tmp_path, "/etc/shadow"]
+              REPO / "tests" / "conftest.py", REPO / "coursekit",
+              REPO / "dlopt" / "maps.py", tmp_path, "/etc/shadow",
+              "link/a01_mapping"]
     try:
-        res = probe(secret + ["data.txt"], port=port, cwd=mine)
+        res = probe(secret + ["data.txt"], port=port, cwd=mine,
+                    settings={"forbid": ["torch", "dlopt.maps"]},
+                    imports=("numpy", "dlopt", "dlopt.grading",
+                             "dlopt.maps", "torch", "torch.optim",
+                             "coursekit", "coursekit.checks"))
     finally:
         listener.close()
     for p in secret:
@@ -138,7 +92,24 @@ def test_sandboxed_kernel_sees_no_course_files_no_network(tmp_path):
     assert res["network"] is False and res["loopback"] is False
     assert res["write_repo"] is False
     assert res["uid"] >= 3_000_000
-    assert not res["env_db"]
+    # nothing of the grader's environment, nothing inherited
+    assert not res["secret_seen"]
+    assert not any(k.startswith("COURSE") for k in res["env"]), res["env"]
+    assert not res["fd_escape"], res["fd_escape"]
+    assert set(res["fds"]) >= {"0", "1", "2"}
+    assert all(v in ("/dev/null", "?") or v.startswith(
+        ("socket:", "pipe:", "anon_inode:", res["cwd"] + "/"))
+        for k, v in res["fds"].items()), res["fds"]
+    # its own PID namespace; the background process it started is gone
+    assert res["pid"] == 1 and len(res["procs"]) < 10, res["procs"]
+    assert res["left"] == []
+    # forbidden modules are physically absent, with a message naming them
+    imp = res["imports"]
+    assert imp["numpy"] is True and imp["dlopt.grading"] is True
+    for mod in ("dlopt.maps", "torch", "torch.optim"):
+        assert imp[mod] is not True and "not available" in imp[mod], imp
+    assert imp["coursekit"] is not True and imp["coursekit.checks"] \
+        is not True
     assert 0 < res["mem_limit"] <= 8 * 2**30
 
 
@@ -148,3 +119,100 @@ def test_selfcheck_passes():
     from coursekit.selfcheck import run
     ok, lines = run()
     assert ok, "\n".join(lines)
+
+
+# -- the data-only protocol (no kernel needed) ---------------------------
+class _FakeKernel:
+    """Runs the harness in a namespace of this process, as the kernel
+    would (for unit tests of the encoding and the checks' interface)."""
+
+    def __init__(self, ns):
+        self.ns = ns
+
+    def __call__(self, code, expr, timeout):
+        import types
+        fake_ip = types.SimpleNamespace(user_ns=self.ns)
+        self.ns.setdefault("get_ipython", lambda: fake_ip)
+        exec(code, self.ns)
+        return repr(self.ns[expr]) if expr else None
+
+
+def test_protocol_round_trips_data_and_keeps_objects_in_the_kernel():
+    from collections import namedtuple
+    State = namedtuple("State", "count mu")
+
+    def init(p):
+        return State(0, np.zeros_like(p))
+
+    def update(g, s):
+        return g * 2, State(s.count + 1, s.mu + g)
+    ns = {"init": init, "update": update, "lr": 0.5,
+          "f": lambda x: [x, (1, 2.5), {"a": np.float32(1.5)}, None]}
+    S = remote.Student(_FakeKernel(ns))
+    assert S.value("lr") == 0.5 and S.has("lr") and not S.has("nope")
+    out = S.f(np.arange(3.0))
+    assert isinstance(out, list) and np.array_equal(out[0], np.arange(3.0))
+    assert out[1] == (1, 2.5) and out[2]["a"] == np.float32(1.5)
+    assert out[3] is None
+    s = S.init(np.ones(2))
+    assert isinstance(s, remote.Record) and s.count == 0
+    u, s2 = S.update(np.ones(2), s)       # the state goes back by handle
+    assert s2.count == 1 and np.array_equal(s2.mu, np.ones(2))
+    fn = S.value("f")
+    assert isinstance(fn, remote.Ref) and fn.is_callable
+
+
+def test_protocol_reraises_student_errors_and_refuses_code_objects():
+    def boom(x):
+        raise ValueError("bad shape")
+
+    def todo(x):
+        raise NotImplementedError()
+
+    class Sneaky:
+        def __float__(self):
+            raise SystemExit("ran in the grader")
+    ns = {"boom": boom, "todo": todo, "sneaky": lambda: Sneaky(),
+          "objs": lambda: np.array([Sneaky()], dtype=object)}
+    S = remote.Student(_FakeKernel(ns))
+    with pytest.raises(remote.StudentError, match="bad shape") as info:
+        S.boom(1)
+    assert info.value.ename == "ValueError"
+    with pytest.raises(NotImplementedError):
+        S.todo(1)
+    got = S.sneaky()          # not data: a handle, nothing ran here
+    assert isinstance(got, remote.Ref)
+    with pytest.raises(grading.Feedback, match="expected a NumPy array"):
+        grading.check_array("x", got, 1.0)
+    assert isinstance(S.objs(), remote.Ref)   # object arrays stay there
+
+
+def test_protocol_rejects_malformed_answers():
+    S = remote.Student(lambda code, expr, t: "'not base64!'")
+    with pytest.raises(remote.StudentStop, match="not readable"):
+        S.value("x")
+    import base64
+    import json
+    bad = base64.b64encode(json.dumps({"ok": {"a": "AAAA"}}).encode())
+    S = remote.Student(lambda code, expr, t: repr(bad.decode()))
+    with pytest.raises(remote.StudentStop, match="could not be read"):
+        S.value("x")
+
+
+def test_judge_labels_hidden_checks_and_shows_inputs():
+    def check(S, rng):
+        with judge.hidden(), judge.show(X=np.eye(2)):
+            raise grading.Feedback("dW is wrong")
+    v = judge.run_check(check, None, None)
+    assert not v.passed and v.message.startswith("Hidden check")
+    assert "X = [[1., 0.]" in v.message
+    assert judge.run_check(lambda S, r: 0.5, None, None).fraction == 0.5
+    assert judge.run_check(lambda S, r: None, None, None).passed
+
+    def stops(S, rng):
+        try:
+            raise remote.StudentStop("did not finish within 3 s")
+        except Exception:          # a check cannot swallow it
+            pass
+    v = judge.run_check(stops, None, None)
+    assert not v.passed and "did not finish" in v.message
