@@ -34,6 +34,10 @@ c.Exchange.root = os.environ.get("COURSE_EXCHANGE",
 _timeout = int(os.environ.get("COURSE_CELL_TIMEOUT", "60"))
 c.ExecutePreprocessor.timeout = _timeout
 c.Execute.timeout = _timeout
+# The trusted checks' limits (grader's clock): one call of the student's
+# code, and all the checks of one cell.
+c.SandboxedExecute.call_timeout = _timeout
+c.SandboxedExecute.check_timeout = 3 * _timeout
 # The release keeps no solution and no hidden test.
 c.ClearSolutions.code_stub = {
     "python": "# YOUR CODE HERE\nraise NotImplementedError()"}

@@ -36,6 +36,7 @@ import time
 import numpy as np
 import zmq
 from jupyter_client.asynchronous import AsyncKernelClient
+from jupyter_client.channels import AsyncZMQSocketChannel
 from jupyter_client.kernelspec import KernelSpec
 from jupyter_client.manager import AsyncKernelManager, KernelManager
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
@@ -73,13 +74,79 @@ def default_sandbox_settings() -> dict:
                 dlopt_dir=str(pipeline.REPO / "dlopt"))
 
 
+class CappedIOPub(AsyncZMQSocketChannel):
+    """The output channel, healed after ZeroMQ refuses a huge message.
+
+    ZeroMQ refuses a message over ``MAXMSGSIZE`` from its header, before
+    reading it, and drops that connection for good: this channel notices
+    (a socket monitor) and connects a new socket, so only the oversized
+    message (and what the kernel sent during the reconnect) is lost;
+    ``dropped`` counts the times. Waits are sliced so a dead connection
+    never blocks a wait.
+    """
+
+    client = None
+    dropped = 0
+    _monitor = None
+
+    def _watch(self):
+        sync = zmq.Socket.shadow(self.socket.underlying)
+        self._monitor = sync.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+
+    def _heal(self):
+        if self._monitor is None:
+            self._watch()
+            return
+        if not self._monitor.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+            return
+        while self._monitor.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+            self._monitor.recv_multipart(zmq.NOBLOCK)
+        self.dropped += 1
+        try:
+            self._monitor.close(linger=0)
+            self.socket.close(linger=0)
+        except zmq.ZMQError:
+            pass
+        self.socket = self.client.connect_iopub()
+        self._watch()
+
+    async def get_msg(self, timeout=None):
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            self._heal()
+            left = 0.2 if deadline is None else min(
+                0.2, deadline - time.monotonic())
+            if left < 0:
+                raise queue.Empty
+            if await self.socket.poll(int(left * 1000)):
+                return await self._recv()
+
+    async def msg_ready(self):
+        self._heal()
+        return bool(await self.socket.poll(timeout=0))
+
+    def close(self):
+        if self._monitor is not None:
+            self._monitor.close(linger=0)
+            self._monitor = None
+        super().close()
+
+
 class CappedClient(AsyncKernelClient):
     """A kernel client whose sockets refuse oversized messages.
 
-    ZeroMQ checks a message's size from its header and drops the
-    connection before reading it, so a huge print never reaches this
-    process's memory; the receive queue of output messages is short.
+    ZeroMQ checks a message's size from its header and refuses it before
+    reading it, so a huge print never reaches this process's memory; the
+    receive queue of output messages is short (``RCVHWM``).
     """
+
+    iopub_channel_class = CappedIOPub
+
+    @property
+    def iopub_channel(self):
+        chan = AsyncKernelClient.iopub_channel.fget(self)
+        chan.client = self
+        return chan
 
     def _create_connected_socket(self, channel, identity=None):
         url = self._make_url(channel)
@@ -93,7 +160,12 @@ class CappedClient(AsyncKernelClient):
         if channel == "iopub":
             sock.setsockopt(zmq.RCVHWM, 200)
         sock.connect(url)
+        if channel == "iopub":
+            sock.setsockopt(zmq.SUBSCRIBE, b"")
         return sock
+
+    def connect_iopub(self, identity=None):
+        return self._create_connected_socket("iopub", identity=identity)
 
 
 class SandboxKernelManager(AsyncKernelManager):
@@ -340,6 +412,13 @@ class SandboxedExecute(Execute):
             self._kill()
             return cell, resources
         self._explain_limits(cell)
+        dropped = self.kc.iopub_channel.dropped
+        if dropped > self._dropped:
+            self._dropped = dropped
+            cell.outputs.append(NotebookNode(
+                output_type="stream", name="stdout", text=(
+                    f"\n... output dropped by the grader (a single output "
+                    f"message over {IOPUB_MAX_BYTES // 1024} KB) ...\n")))
         if is_test:
             self._judge(cell, label)
         return cell, resources
@@ -394,5 +473,6 @@ class SandboxedExecute(Execute):
         self._cells_judged = 0
         self._dead = ""
         self._out_used = {}
+        self._dropped = 0
         self._check_deadline = time.monotonic()
         return super().preprocess(nb, resources, km)

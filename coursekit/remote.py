@@ -98,6 +98,10 @@ def __coursekit_make_harness__():
         if "ref" in x:
             return refs[x["ref"]]
         if "name" in x:
+            if x["name"] not in user_ns:
+                raise NameError(f"{x['name']} is not defined in your "
+                                f"notebook: did its cell run without an "
+                                f"error?")
             return user_ns[x["name"]]
         if "code" in x:
             ns = {"np": numpy, "numpy": numpy}

