@@ -20,8 +20,12 @@ __all__ = [
 ]
 
 
-def _is_torch(x) -> bool:
+def is_torch(x) -> bool:
+    """Is ``x`` a torch tensor (tested without importing torch)?"""
     return type(x).__module__.startswith("torch")
+
+
+_is_torch = is_torch
 
 
 def as_float_array(name: str, x, ndim: int | tuple[int, ...] | None = None,

@@ -1,0 +1,159 @@
+"""One optimizer step, pure, and fast on large NumPy arrays.
+
+``step(opt, params, grads, state) -> (params', state')`` is
+``apply_updates(params, opt.update(grads, state, params)[0])``.  The
+pure rules allocate a temporary array per operation; on 10M parameters
+those temporaries live in main memory and every operation is a trip
+through it.  So for large NumPy arrays ``step`` runs the *same*
+``opt.update`` on cache-sized slices of the arrays (chunks of 2^17
+elements), one after the other, and writes each slice's results into
+the new arrays: the temporaries then stay in cache and memory is read
+and written about once per array, as a hand-written in-place kernel
+would.  There is no second definition of any rule: this driver knows
+nothing about optimizers, only that every element is updated on its own
+(``opt.chunkable``; ``clip_by_global_norm`` is not, and then the whole
+arrays go through at once).  The result is bit for bit the pure path's.
+
+Nothing passed in is mutated: the new params and state are new arrays.
+Fresh large arrays cost page faults (the kernel zeroes every page on
+first touch), so the new arrays come from a small pool of buffers that
+are reused only once nothing else refers to them (reference count; a
+view of a buffer counts too).  In a loop ``p, s = step(opt, p, g, s)``
+the previous step's arrays are free again when the next step runs.
+"""
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+from .base import GradientTransformation, apply_updates, check_grads
+
+__all__ = ["step"]
+
+CHUNK = 1 << 17          # elements; 2^16..2^18 were within noise
+_POOLED = 1 << 20        # bytes; smaller arrays are cheap to allocate
+_FREE_PER_SHAPE = 2      # free buffers kept per (shape, dtype)
+_POOL: dict = {}
+
+
+def _base_refs():
+    bucket = [np.empty(1)]
+    return sys.getrefcount(bucket[0])
+
+
+_FREE_REFS = _base_refs()   # refs of a buffer held only by the pool
+
+
+def _empty(shape, dtype):
+    """``np.empty`` from the pool: a buffer nobody else refers to."""
+    dtype = np.dtype(dtype)
+    if int(np.prod(shape)) * dtype.itemsize < _POOLED:
+        return np.empty(shape, dtype)
+    bucket = _POOL.setdefault((tuple(shape), dtype), [])
+    free = [i for i in range(len(bucket))
+            if sys.getrefcount(bucket[i]) == _FREE_REFS]
+    for i in reversed(free[_FREE_PER_SHAPE:]):     # keep the pool small
+        del bucket[i]
+    if free:
+        return bucket[free[0]]
+    buf = np.empty(shape, dtype)
+    bucket.append(buf)
+    return buf
+
+
+def _per_array(x, params) -> bool:
+    return isinstance(x, dict) and x.keys() == params.keys()
+
+
+def _map_state(fn, state, params):
+    """Apply ``fn`` to every per-array dict (keys = params' keys) in a
+    nested state; scalars and ``None`` pass through."""
+    if _per_array(state, params):
+        return fn(state)
+    if hasattr(state, "_fields"):
+        return type(state)(*(_map_state(fn, s, params) for s in state))
+    if isinstance(state, tuple):
+        return tuple(_map_state(fn, s, params) for s in state)
+    return state
+
+
+def _write(out, res, params, job):
+    """Copy a chunk's results ``res`` into the new arrays ``out``."""
+    if _per_array(out, params):
+        for k, sl in job:
+            out[k].reshape(-1)[sl] = res[k]
+    elif isinstance(out, tuple):
+        for o, r in zip(out, res):
+            _write(o, r, params, job)
+
+
+def _rebuild(res, out, params):
+    """The new state: arrays from ``out``, scalars from a chunk's
+    result ``res`` (every chunk computes the same scalars)."""
+    if _per_array(out, params):
+        return out
+    if hasattr(res, "_fields"):
+        return type(res)(*(_rebuild(r, o, params)
+                           for r, o in zip(res, out)))
+    if isinstance(res, tuple):
+        return tuple(_rebuild(r, o, params) for r, o in zip(res, out))
+    return res
+
+
+def _jobs(sizes: dict, chunk: int):
+    """Lists of ``(key, slice)`` of about ``chunk`` elements each: long
+    arrays are cut, short ones are grouped."""
+    jobs, group, n = [], [], 0
+    for k, size in sizes.items():
+        if size > chunk:
+            jobs += [[(k, slice(lo, min(lo + chunk, size)))]
+                     for lo in range(0, size, chunk)]
+            continue
+        group.append((k, slice(0, size)))
+        n += size
+        if n >= chunk:
+            jobs.append(group)
+            group, n = [], 0
+    return jobs + ([group] if group else [])
+
+
+def step(opt: GradientTransformation, params: dict, grads: dict, state,
+         *, chunk: int | None = None):
+    """One optimizer step: ``(params, state) -> (params', state')``.
+
+    Pure: ``params``, ``grads`` and ``state`` are not modified.  For
+    NumPy arrays with more than ``chunk`` elements in all (default
+    2^17) and a chunkable ``opt``, the update runs chunk by chunk (see
+    the module docstring); ``chunk=0`` turns that off.  Either way the
+    numbers are the same, bit for bit.
+    """
+    chunk = CHUNK if chunk is None else int(chunk)
+    fast = (chunk > 0 and opt.chunkable and isinstance(params, dict)
+            and isinstance(grads, dict)
+            and all(isinstance(v, np.ndarray) for v in params.values())
+            and all(isinstance(v, np.ndarray) for v in grads.values())
+            and sum(v.size for v in params.values()) > chunk)
+    if not fast:
+        updates, state = opt.update(grads, state, params)
+        return apply_updates(params, updates), state
+    check_grads(grads, params, finite=False)    # keys, shapes, dtypes
+    flat_p = {k: v.reshape(-1) for k, v in params.items()}
+    flat_g = {k: grads[k].reshape(-1) for k in params}
+    flat_s = _map_state(lambda d: {k: v.reshape(-1) for k, v in d.items()},
+                        state, params)
+    new_p = {k: _empty(v.shape, v.dtype) for k, v in params.items()}
+    new_s = _map_state(lambda d: {k: _empty(v.shape, v.dtype)
+                                  for k, v in d.items()}, state, params)
+    first = None
+    for job in _jobs({k: v.size for k, v in flat_p.items()}, chunk):
+        p = {k: flat_p[k][sl] for k, sl in job}
+        g = {k: flat_g[k][sl] for k, sl in job}
+        s = _map_state(lambda d: {k: d[k][sl] for k, sl in job}, flat_s,
+                       params)
+        u, s = opt.update(g, s, p)
+        for k, sl in job:
+            np.add(p[k], u[k], out=new_p[k].reshape(-1)[sl])
+        _write(new_s, s, params, job)
+        first = s if first is None else first
+    return new_p, _rebuild(first, new_s, params)
