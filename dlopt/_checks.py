@@ -17,6 +17,8 @@ __all__ = [
     "check_shape",
     "check_positive",
     "check_in_range",
+    "check_int",
+    "is_torch",
 ]
 
 
@@ -109,3 +111,12 @@ def check_in_range(name: str, value, low: float, high: float,
         raise ValueError(f"{name} must be in [{low}, {high}{close}, got "
                          f"{value}")
     return value
+
+
+def check_int(name: str, value, low: int = 1) -> int:
+    """Return ``value`` as an int if it is an integer >= ``low`` (bools
+    are refused: ``True`` is not a count)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) \
+            or value < low:
+        raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+    return int(value)
