@@ -281,7 +281,8 @@ def test_chunked_step_is_the_pure_step(name, dtype):
         g = {k: v.astype(dtype) for k, v in g.items()}
         before = _copy_tree((fast, g, s_fast))
         pure, s_pure = O.step(opt, pure, g, s_pure, chunk=0)
-        new, s_new = O.step(opt, fast, g, s_fast, chunk=5)
+        new, s_new = O.step(opt, fast, g, s_fast, chunk=5,
+                            threads=1 + t % 2)
         _assert_same_tree((fast, g, s_fast), before, f"{name}: inputs")
         _assert_same_tree(new, pure, f"{name} params step {t}")
         _assert_same_tree(s_new, s_pure, f"{name} state step {t}")

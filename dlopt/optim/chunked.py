@@ -32,6 +32,7 @@ from __future__ import annotations
 import ctypes
 import os
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -146,15 +147,33 @@ def _jobs(sizes: dict, chunk: int):
     return jobs + ([group] if group else [])
 
 
+def _threads() -> int:
+    """``DLOPT_THREADS`` (default 1: on a shared machine a second thread
+    is as likely to wait for a busy core as to help)."""
+    env = os.environ.get("DLOPT_THREADS", "")
+    return max(1, int(env)) if env.isdigit() else 1
+
+
+_EXECUTOR = None
+
+
+def _pool(n):
+    global _EXECUTOR
+    if _EXECUTOR is None or _EXECUTOR._max_workers != n:
+        _EXECUTOR = ThreadPoolExecutor(max_workers=n)
+    return _EXECUTOR
+
+
 def step(opt: GradientTransformation, params: dict, grads: dict, state,
-         *, chunk: int | None = None):
+         *, chunk: int | None = None, threads: int | None = None):
     """One optimizer step: ``(params, state) -> (params', state')``.
 
     Pure: ``params``, ``grads`` and ``state`` are not modified.  For
     NumPy arrays with more than ``chunk`` elements in all (default
     2^17) and a chunkable ``opt``, the update runs chunk by chunk (see
     the module docstring); ``chunk=0`` turns that off.  Either way the
-    numbers are the same, bit for bit.
+    numbers are the same, bit for bit.  ``threads`` spreads the chunks
+    over that many threads (default ``DLOPT_THREADS`` or 1).
     """
     chunk = CHUNK if chunk is None else int(chunk)
     fast = (chunk > 0 and opt.chunkable and isinstance(params, dict)
@@ -174,15 +193,30 @@ def step(opt: GradientTransformation, params: dict, grads: dict, state,
     new_p = {k: _empty(v.shape, v.dtype) for k, v in params.items()}
     new_s = _map_state(lambda d: {k: _empty(v.shape, v.dtype)
                                   for k, v in d.items()}, state, params)
-    first = None
-    for job in _jobs({k: v.size for k, v in flat_p.items()}, chunk):
-        p = {k: flat_p[k][sl] for k, sl in job}
-        g = {k: flat_g[k][sl] for k, sl in job}
-        s = _map_state(lambda d: {k: d[k][sl] for k, sl in job}, flat_s,
-                       params)
-        u, s = opt.update(g, s, p)
-        for k, sl in job:
-            np.add(p[k], u[k], out=new_p[k].reshape(-1)[sl])
-        _write(new_s, s, params, job)
-        first = s if first is None else first
-    return new_p, _rebuild(first, new_s, params)
+    jobs = _jobs({k: v.size for k, v in flat_p.items()}, chunk)
+
+    def work(my_jobs):
+        for job in my_jobs:
+            p = {k: flat_p[k][sl] for k, sl in job}
+            g = {k: flat_g[k][sl] for k, sl in job}
+            s = _map_state(lambda d: {k: d[k][sl] for k, sl in job},
+                           flat_s, params)
+            u, s = opt.update(g, s, p)
+            for k, sl in job:
+                np.add(p[k], u[k], out=new_p[k].reshape(-1)[sl])
+            _write(new_s, s, params, job)
+            results.append(s)
+
+    results = []
+    threads = _threads() if threads is None else max(1, int(threads))
+    if threads == 1 or len(jobs) < 2 * threads:
+        work(jobs)
+    else:
+        # NumPy releases the GIL inside its loops, so chunks can run
+        # side by side; each thread writes its own slices.
+        size = -(-len(jobs) // threads)
+        parts = [jobs[i:i + size] for i in range(0, len(jobs), size)]
+        futures = [_pool(threads).submit(work, part) for part in parts]
+        for f in futures:
+            f.result()
+    return new_p, _rebuild(results[0], new_s, params)
