@@ -6,8 +6,9 @@ Run:  python bench/bench_optim.py [--sizes 1e6 1e7] [--repeat 15]
 For SGD, SGD with momentum and Adam on float32 parameters it times one
 step of ``dlopt.optim.step`` (pure; large arrays go through the generic
 chunk driver; on 1 and on 2 threads), the same without chunks
-(``chunk=0``: the pure rules on whole arrays), and ``torch.optim`` with ``foreach=True`` (torch's
-default thread count; torch updates in place).  The variants are timed
+(``chunk=0``: the pure rules on whole arrays), and ``torch.optim``
+with ``foreach=True`` (torch's default thread count; torch updates in
+place).  The variants are timed
 round-robin (one call of each in turn), so a change in the load of the
 shared machine hits them all alike; each variant's time is its best
 over ``--repeat`` calls, and the whole measurement is repeated

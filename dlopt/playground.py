@@ -164,8 +164,8 @@ class Playground:
     ``init_state`` take old-style update functions instead (see
     ``from_rule``).  The app is ``playground.widget``; ``controls``
     holds its widgets (``landscape``, ``optimizer``, ``lr``, ``beta``,
-    ``beta2``, ``steps``), ``result`` the last ``Trajectory`` drawn and ``message``
-    the status text. Changing a control redraws at once; the figure is
+    ``beta2``, ``steps``), ``result`` the last ``Trajectory`` drawn
+    and ``message`` the status text. Changing a control redraws at once; the figure is
     rendered to a PNG ``Image`` widget, so it needs no plotting backend.
     """
 

@@ -10,8 +10,9 @@ before anything is computed) and offers torch's ``maximize``.
 from __future__ import annotations
 
 from .._checks import check_positive
-from .base import GradientTransformation, Schedule, chain, lr_value, validate
-from .transform import (_check_lr, add_decayed_weights, scale,
+from .base import (GradientTransformation, Schedule, chain, check_lr,
+                   lr_value, validate)
+from .transform import (add_decayed_weights, scale,
                         scale_by_adam, scale_by_learning_rate,
                         scale_by_nadam, scale_by_rms, scale_by_rss, trace)
 
@@ -23,7 +24,7 @@ Rate = float | Schedule
 def _compose(core, learning_rate, weight_decay=0.0, *, decoupled=False,
              mask=None, maximize=False, check_finite=True):
     """``validate -> [-g] -> [L2] -> core -> [decay] -> -alpha_t``."""
-    lr = _check_lr(learning_rate)
+    lr = check_lr(learning_rate)
     wd = check_positive("weight_decay", weight_decay, allow_zero=True)
     decay = [add_decayed_weights(wd, mask)] if wd else []
     return chain(
@@ -58,7 +59,7 @@ def adagrad(learning_rate: Rate = 1e-2, lr_decay: float = 0.0,
             check_finite: bool = True) -> GradientTransformation:
     """``torch.optim.Adagrad``: ``alpha_t = alpha / (1 + (t-1) lr_decay)``
     and ``theta <- theta - alpha_t g / (sqrt(s_t) + eps)``."""
-    lr = _check_lr(learning_rate)
+    lr = check_lr(learning_rate)
     decay = check_positive("lr_decay", lr_decay, allow_zero=True)
     rate = lr
     if decay:

@@ -24,7 +24,7 @@ from typing import Callable, NamedTuple
 import numpy as np
 from array_api_compat import array_namespace
 
-from .._checks import is_torch
+from .._checks import check_positive, is_torch
 
 __all__ = ["GradientTransformation", "EmptyState", "chain",
            "apply_updates", "lift", "zeros_like", "validate", "get_state",
@@ -257,6 +257,29 @@ def lr_value(lr, count: int) -> float:
         raise ValueError(f"learning-rate schedule returned {value} at step "
                          f"{count - 1}; expected a finite number >= 0")
     return value
+
+
+def check_lr(lr):
+    """A learning rate: a schedule, or a number >= 0."""
+    if callable(lr):
+        return lr
+    return check_positive("learning_rate", lr, allow_zero=True)
+
+
+def key_mask(mask) -> Callable[[str], bool]:
+    """A weight-decay mask: None (every key), a function ``key -> bool``
+    or a collection of keys (a dict: its true values)."""
+    if mask is None:
+        return lambda k: True
+    if callable(mask):
+        return lambda k: bool(mask(k))
+    if isinstance(mask, dict):
+        return lambda k: bool(mask.get(k, False))
+    if isinstance(mask, (set, frozenset, list, tuple)):
+        keys = set(mask)
+        return lambda k: k in keys
+    raise TypeError(f"mask must be None, a function key -> bool or a "
+                    f"collection of keys, got {type(mask).__name__}")
 
 
 # -------------------------------------------------------- state by name

@@ -16,13 +16,14 @@ upper bound), naming the argument.
 from __future__ import annotations
 
 import math
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 from array_api_compat import array_namespace
 
 from .._checks import check_in_range, check_positive
 from .base import (EmptyState, GradientTransformation, Schedule,
-                   check_state, lift, lr_value, zeros_like)
+                   check_lr, check_state, key_mask, lift, lr_value,
+                   zeros_like)
 
 __all__ = [
     "update_moment", "bias_correction",
@@ -57,28 +58,6 @@ def _check_beta(name, b):
     return check_in_range(name, b, 0.0, 1.0)
 
 
-def _check_lr(lr):
-    if callable(lr):
-        return lr
-    return check_positive("learning_rate", lr, allow_zero=True)
-
-
-def _keys(mask) -> Callable[[str], bool]:
-    """A weight-decay mask: None (every key), a function ``key -> bool``
-    or a collection of keys (a dict: its true values)."""
-    if mask is None:
-        return lambda k: True
-    if callable(mask):
-        return lambda k: bool(mask(k))
-    if isinstance(mask, dict):
-        return lambda k: bool(mask.get(k, False))
-    if isinstance(mask, (set, frozenset, list, tuple)):
-        keys = set(mask)
-        return lambda k: k in keys
-    raise TypeError(f"mask must be None, a function key -> bool or a "
-                    f"collection of keys, got {type(mask).__name__}")
-
-
 # ------------------------------------------------------------- scaling
 def scale(factor: float) -> GradientTransformation:
     """``u <- factor * u``."""
@@ -106,7 +85,7 @@ def scale_by_learning_rate(learning_rate: float | Schedule
     (torch's ``scheduler.last_epoch`` when ``scheduler.step()`` follows
     ``optimizer.step()``).
     """
-    lr = _check_lr(learning_rate)
+    lr = check_lr(learning_rate)
 
     def init(params):
         return ScaleByScheduleState(0)
@@ -326,7 +305,7 @@ def scale_by_nadam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8,
 # --------------------------------------------------------- penalties
 def _penalty(name, rule, mask):
     """A stateless block ``u <- rule(u, theta)`` on the masked keys."""
-    on = _keys(mask)
+    on = key_mask(mask)
 
     def init(params):
         return EmptyState()
