@@ -609,3 +609,11 @@ def test_student_optimizer_is_the_same_kind_of_object():
     a, _ = O.step(my_sgd(0.1), p, g, ())
     b, _ = O.step(O.sgd(0.1), p, g, O.sgd(0.1).init(p))
     _assert_same_tree(a, b)
+    # it did not promise to be elementwise, so step never slices it
+    seen = []
+
+    def spy(grads, state, params=None):
+        seen.append({k: v.shape for k, v in grads.items()})
+        return {k: 0 * v for k, v in grads.items()}, state
+    O.step(O.GradientTransformation(lambda p: (), spy), p, g, (), chunk=5)
+    assert seen == [{k: v.shape for k, v in p.items()}]

@@ -37,16 +37,16 @@ class GradientTransformation(NamedTuple):
     """A gradient map: ``init(params) -> state`` and
     ``update(grads, state, params=None) -> (updates, new_state)``.
 
-    ``chunkable`` says that ``update`` acts on every element on its own
-    (given the scalars in the state), so ``dlopt.optim.step`` may run it
-    on slices of the arrays; a transform that needs all of them at once
-    (``clip_by_global_norm``: a norm over every key) sets it False.
-    A student's optimizer is built the same way:
-    ``GradientTransformation(init, update)``.
+    ``chunkable=True`` promises that ``update`` acts on every element on
+    its own (given the scalars in the state), so ``dlopt.optim.step``
+    may run it on slices of the arrays; the library's elementwise blocks
+    say so, ``clip_by_global_norm`` (a norm over every key) does not.
+    A student's optimizer is built the same way,
+    ``GradientTransformation(init, update)``, and is then never sliced.
     """
     init: Callable
     update: Callable
-    chunkable: bool = True
+    chunkable: bool = False
 
 
 class EmptyState(NamedTuple):
@@ -238,7 +238,7 @@ def validate(check_finite: bool = True) -> GradientTransformation:
         check_grads(grads, params, check_finite)
         return grads, state
 
-    return GradientTransformation(init, update)
+    return GradientTransformation(init, update, chunkable=True)
 
 
 # ------------------------------------------------------------ schedules

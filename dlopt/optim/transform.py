@@ -69,7 +69,7 @@ def scale(factor: float) -> GradientTransformation:
     def update(grads, state, params=None):
         return lift(lambda g: factor * g, "scale", grads)[0], state
 
-    return GradientTransformation(init, update)
+    return GradientTransformation(init, update, chunkable=True)
 
 
 class ScaleByScheduleState(NamedTuple):
@@ -97,7 +97,7 @@ def scale_by_learning_rate(learning_rate: float | Schedule
         u = lift(lambda g: -alpha * g, "scale_by_learning_rate", grads)[0]
         return u, ScaleByScheduleState(t)
 
-    return GradientTransformation(init, update)
+    return GradientTransformation(init, update, chunkable=True)
 
 
 # ------------------------------------------------------------ momentum
@@ -138,7 +138,7 @@ def trace(decay: float, dampening: float = 0.0,
         u, b = lift(rule, "trace", grads, state.trace, t=t)
         return u, TraceState(t, b)
 
-    return GradientTransformation(init, update)
+    return GradientTransformation(init, update, chunkable=True)
 
 
 # --------------------------------------------------- adaptive scalings
@@ -168,7 +168,7 @@ def scale_by_rss(initial_accumulator_value: float = 0.0,
         u, s = lift(rule, "scale_by_rss", grads, state.sum_of_squares)
         return u, ScaleByRssState(state.count + 1, s)
 
-    return GradientTransformation(init, update)
+    return GradientTransformation(init, update, chunkable=True)
 
 
 class ScaleByRmsState(NamedTuple):
@@ -203,7 +203,7 @@ def scale_by_rms(alpha: float = 0.99, eps: float = 1e-8,
         u, v, m = lift(rule, "scale_by_rms", grads, state.nu, state.mu)
         return u, ScaleByRmsState(state.count + 1, v, m)
 
-    return GradientTransformation(init, update)
+    return GradientTransformation(init, update, chunkable=True)
 
 
 class ScaleByAdamState(NamedTuple):
@@ -252,7 +252,7 @@ def scale_by_adam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8,
                               state.nu, state.nu_max, t=t)
         return u, ScaleByAdamState(t, m, v, v_max)
 
-    return GradientTransformation(init, update)
+    return GradientTransformation(init, update, chunkable=True)
 
 
 class ScaleByNadamState(NamedTuple):
@@ -299,7 +299,7 @@ def scale_by_nadam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8,
                        t=t, mu_t=mu_t, mu_next=mu_next, prod=prod)
         return u, ScaleByNadamState(t, prod, m, v)
 
-    return GradientTransformation(init, update)
+    return GradientTransformation(init, update, chunkable=True)
 
 
 # --------------------------------------------------------- penalties
@@ -319,7 +319,7 @@ def _penalty(name, rule, mask):
                    params={k: params[k] for k in keys})[0]
         return {k: new.get(k, g) for k, g in grads.items()}, state
 
-    return GradientTransformation(init, update)
+    return GradientTransformation(init, update, chunkable=True)
 
 
 def add_decayed_weights(weight_decay: float, mask=None
