@@ -299,10 +299,12 @@ def test_chunked_step_recycles_only_free_buffers():
     kept, views = [], []
     for t in range(6):
         g = {"w": np.full(n, float(t + 1), np.float32)}
-        p, s = O.step(opt, p, g, s)
+        p, s = O.step(opt, p, g, s, chunk=1 << 17)
         if t < 3:
             kept.append(_copy_tree((p, s)))
             views.append((p, s) if t == 0 else (p["w"][::7], s))
+    from dlopt.optim import chunked
+    assert any(len(b) >= 3 for b in chunked._POOL.values())  # pooled
     for t, (k, v) in enumerate(zip(kept, views)):
         if t == 0:
             _assert_same_tree(v, k, "kept state changed")

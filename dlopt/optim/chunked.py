@@ -41,6 +41,11 @@ from .base import GradientTransformation, apply_updates, check_grads
 __all__ = ["step"]
 
 CHUNK = 1 << 17          # elements; 2^16..2^18 were within noise
+# Below this many elements in all (8 MB of float32) the whole arrays and
+# their temporaries stay in the 32 MB L3 cache anyway, and chunks only
+# add Python calls: at 1M parameters the whole-array path was faster for
+# SGD and momentum in each of three bench runs (bench/bench_optim.py).
+MIN_CHUNKED = 1 << 21
 _POOLED = 1 << 20        # bytes; smaller arrays are cheap to allocate
 _FREE_PER_SHAPE = 8      # free buffers kept per (shape, dtype)
 _POOL: dict = {}
@@ -169,18 +174,20 @@ def step(opt: GradientTransformation, params: dict, grads: dict, state,
     """One optimizer step: ``(params, state) -> (params', state')``.
 
     Pure: ``params``, ``grads`` and ``state`` are not modified.  For
-    NumPy arrays with more than ``chunk`` elements in all (default
-    2^17) and a chunkable ``opt``, the update runs chunk by chunk (see
-    the module docstring); ``chunk=0`` turns that off.  Either way the
+    NumPy arrays and a chunkable ``opt``, the update runs chunk by chunk
+    (see the module docstring): by default in chunks of 2^17 elements
+    once there are more than 2^21 in all; with an explicit ``chunk``
+    whenever there are more than ``chunk``; ``chunk=0`` turns it off.  Either way the
     numbers are the same, bit for bit.  ``threads`` spreads the chunks
     over that many threads (default ``DLOPT_THREADS`` or 1).
     """
+    least = MIN_CHUNKED if chunk is None else 0
     chunk = CHUNK if chunk is None else int(chunk)
     fast = (chunk > 0 and opt.chunkable and isinstance(params, dict)
             and isinstance(grads, dict)
             and all(isinstance(v, np.ndarray) for v in params.values())
             and all(isinstance(v, np.ndarray) for v in grads.values())
-            and sum(v.size for v in params.values()) > chunk)
+            and sum(v.size for v in params.values()) > max(chunk, least))
     if not fast:
         updates, state = opt.update(grads, state, params)
         return apply_updates(params, updates), state
