@@ -1,51 +1,65 @@
-"""Time one optimizer step: dlopt (NumPy, in-place path) vs torch.optim.
+"""Time one optimizer step: dlopt.optim.step vs torch.optim (foreach).
 
 Run:  python bench/bench_optim.py [--sizes 1e6 1e7] [--repeat 15]
-                                  [--runs 3] [--threads N]
+                                  [--runs 3]
 
 For SGD, SGD with momentum and Adam on float32 parameters it times one
-step of dlopt's in-place path (``check_finite`` off and on; and on 2
-threads), dlopt's pure path, and torch.optim with ``foreach=True`` at
-its default thread count and at 1 thread.  The variants are timed
+step of ``dlopt.optim.step`` (pure; large arrays go through the generic
+chunk driver; on 1 and on 2 threads), the same without chunks
+(``chunk=0``: the pure rules on whole arrays), and ``torch.optim``
+with ``foreach=True`` (torch's default thread count; torch updates in
+place).  The variants are timed
 round-robin (one call of each in turn), so a change in the load of the
 shared machine hits them all alike; each variant's time is its best
-over ``--repeat`` calls.  (torch at 1 thread has its own round-robin
-pass with dlopt: switching torch's thread count between calls is
-itself slow.)  The whole measurement is done ``--runs`` times: the
-table shows the best run and, in brackets, the slowest run's best (the
-spread).
+over ``--repeat`` calls, and the whole measurement is repeated
+``--runs`` times (the table shows the best run and, in brackets, the
+slowest run's best).
+
+Isolation: the benchmark copies ``dlopt`` into a fresh temporary
+directory and imports it from there (no bytecode cache, no editable
+install), and every array is allocated and touched before timing.
 
 Bandwidth.  A rule must read and write a fixed number of float32
 arrays per step (SGD: read theta, g, write theta = 3; momentum: 5;
-Adam: 7); bytes over time is its effective bandwidth.  The machine's
-reference bandwidth is the best of several streaming kernels on 256 MB
-arrays (far beyond the caches), each counted with the bytes it must
-move: ``np.copyto`` (2 arrays; the hardware also reads the destination
-before writing it, so a copy under-counts its traffic by a third),
-in-place ``np.add`` ``a += b`` (3 arrays) on 1 and 2 threads, and BLAS
-``saxpy`` (3 arrays, 1 thread).  The printout names the winner.  At 1M
-parameters (4 MB per array) everything fits in the 32 MB L3 cache, so
-fractions above 1 there are cache, not memory, bandwidth.
-
-The header reports the BLAS libraries, their kernels (threadpoolctl)
-and OPENBLAS_CORETYPE, which selects those kernels, and the load
-average before and after (the machine is shared).
+Adam: 7); bytes over time is its effective bandwidth.  The reference
+is the measured copy bandwidth, ``np.copyto`` on 256 MB arrays (far
+beyond the caches) counted as 2 arrays (the hardware also reads the
+destination before writing it, so this under-counts a copy's traffic
+by a third), and in-place ``a += b`` (3 arrays).  At 1M parameters (4
+MB per array) everything fits in the L3 cache, so fractions above 1
+there are cache, not memory, bandwidth.
 """
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import platform
+import shutil
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
-import threadpoolctl
 import torch
-from scipy.linalg import blas
 
-from dlopt import optim as O
-
+REPO = Path(__file__).resolve().parent.parent
 ARRAYS = {"sgd": 3, "momentum": 5, "adam": 7}
+
+
+def isolated_dlopt():
+    """``dlopt.optim`` imported from a fresh copy of the package."""
+    tmp = Path(tempfile.mkdtemp(prefix="bench_optim_"))
+    shutil.copytree(REPO / "dlopt", tmp / "dlopt",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    sys.dont_write_bytecode = True
+    for name in [m for m in sys.modules if m.split(".")[0] == "dlopt"]:
+        del sys.modules[name]
+    sys.path.insert(0, str(tmp))
+    optim = importlib.import_module("dlopt.optim")
+    assert Path(optim.__file__).is_relative_to(tmp), optim.__file__
+    return optim, tmp
 
 
 def _timed(fn):
@@ -66,105 +80,54 @@ def round_robin(fns, repeat):
     return best
 
 
-def bandwidth(threads=2, repeat=7):
+def bandwidth(repeat=7):
     """Bytes per second of streaming kernels on 256 MB arrays, each
     counted with the bytes it must read and write."""
-    n = 64 * 1024 * 1024            # 256 MB of float32
-    a = np.ones(n, np.float32)
-    b = np.ones(n, np.float32)
-    pool = O._pool(threads)
-    cuts = np.linspace(0, n, threads + 1).astype(int)
-    parts = list(zip(cuts[:-1], cuts[1:]))
-
-    def par(fn):
-        def run():
-            for f in [pool.submit(fn, lo, hi) for lo, hi in parts]:
-                f.result()
-        return run
-
-    fns = {
-        "np.copyto 1 thr": lambda: np.copyto(b, a),
-        f"np.copyto {threads} thr": par(
-            lambda lo, hi: np.copyto(b[lo:hi], a[lo:hi])),
-        "a += b 1 thr": lambda: np.add(b, a, out=b),
-        f"a += b {threads} thr": par(
-            lambda lo, hi: np.add(b[lo:hi], a[lo:hi], out=b[lo:hi])),
-        "saxpy 1 thr": lambda: blas.saxpy(a, b, a=1e-30),
-    }
-    arrays = {k: 2 if "copyto" in k else 3 for k in fns}
-    with threadpoolctl.threadpool_limits(1, user_api="blas"):
-        best = round_robin(fns, repeat)
-    return {k: arrays[k] * a.nbytes / t for k, t in best.items()}
+    a = np.ones(64 * 1024 * 1024, np.float32)
+    b = np.ones_like(a)
+    best = round_robin({"copy": lambda: np.copyto(b, a),
+                        "a += b": lambda: np.add(b, a, out=b)}, repeat)
+    return {"copy": 2 * a.nbytes / best["copy"],
+            "a += b": 3 * a.nbytes / best["a += b"]}
 
 
-def make(rule, check):
+def make(O, rule):
     if rule == "sgd":
-        return (O.sgd(1e-3, check_finite=check),
+        return (O.sgd(1e-3),
                 lambda p: torch.optim.SGD(p, lr=1e-3, foreach=True))
     if rule == "momentum":
-        return (O.sgd(1e-3, momentum=0.9, check_finite=check),
+        return (O.sgd(1e-3, momentum=0.9),
                 lambda p: torch.optim.SGD(p, lr=1e-3, momentum=0.9,
                                           foreach=True))
-    return (O.adam(1e-3, check_finite=check),
+    return (O.adam(1e-3),
             lambda p: torch.optim.Adam(p, lr=1e-3, foreach=True))
 
 
-def bench(rule, n, repeat, threads):
+def bench(O, rule, n, repeat):
     """Best time (s) of one step of each variant, timed round-robin."""
     rng = np.random.default_rng(0)
     p0 = rng.standard_normal(n, dtype=np.float32)
-    g = rng.standard_normal(n, dtype=np.float32)
+    g = {"w": rng.standard_normal(n, dtype=np.float32)}
+    opt, make_t = make(O, rule)
     fns = {}
-    for key, check, nt in (("dlopt", False, threads), ("dlopt2", False, 2),
-                           ("dlopt_check", True, threads)):
-        opt, _ = make(rule, check)
-        params = {"w": p0.copy()}
-        box = [opt.init(params)]
+    for key, chunk, nt in (("dlopt", None, 1), ("dlopt2", None, 2),
+                           ("dlopt_whole", 0, 1)):
+        box = [{"w": p0.copy()}]
+        box.append(opt.init(box[0]))
 
-        def fast(opt=opt, params=params, box=box, nt=nt):
-            _, box[0] = O.step(opt, params, {"w": g}, box[0], inplace=True,
-                               threads=nt)
-        fns[key] = fast
-    opt, make_t = make(rule, False)
-    pbox = [{"w": p0.copy()}]
-    pbox.append(opt.init(pbox[0]))
+        def run(box=box, chunk=chunk, nt=nt):
+            box[0], box[1] = O.step(opt, box[0], g, box[1], chunk=chunk,
+                                    threads=nt)
+        fns[key] = run
+    tp = torch.nn.Parameter(torch.from_numpy(p0.copy()))
+    tp.grad = torch.from_numpy(g["w"].copy())
+    topt = make_t([tp])
 
-    def pure():
-        pbox[0], pbox[1] = O.step(opt, pbox[0], {"w": g}, pbox[1])
-    fns["dlopt_pure"] = pure
-    default = torch.get_num_threads()
-    for key in ("torch", "torch1"):
-        tp = torch.nn.Parameter(torch.from_numpy(p0.copy()))
-        tp.grad = torch.from_numpy(g.copy())
-        topt = make_t([tp])
-
-        def tstep(topt=topt):
-            with torch.no_grad():
-                topt.step()
-        fns[key] = tstep
-    # Switching torch's thread count between calls is itself slow, so
-    # torch at 1 thread gets its own round-robin pass (with dlopt again).
-    one = {"dlopt": fns["dlopt"], "torch1": fns.pop("torch1")}
-    best = round_robin(fns, repeat)
-    torch.set_num_threads(1)
-    try:
-        best1 = round_robin(one, repeat)
-    finally:
-        torch.set_num_threads(default)
-    best["dlopt"] = min(best["dlopt"], best1["dlopt"])
-    best["torch1"] = best1["torch1"]
-    return best
-
-
-def blas_info():
-    out = []
-    for lib in threadpoolctl.threadpool_info():
-        if lib["user_api"] != "blas":
-            continue
-        out.append(f"{os.path.basename(lib['filepath'])} "
-                   f"{lib['internal_api']} {lib['version']} kernel "
-                   f"{lib.get('architecture')}, {lib['num_threads']} thr")
-    return "; ".join(out)
+    def tstep():
+        with torch.no_grad():
+            topt.step()
+    fns["torch"] = tstep
+    return round_robin(fns, repeat)
 
 
 def main():
@@ -172,40 +135,33 @@ def main():
     ap.add_argument("--sizes", nargs="+", type=float, default=[1e6, 1e7])
     ap.add_argument("--repeat", type=int, default=15)
     ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--threads", type=int, default=None)
     args = ap.parse_args()
-    threads = args.threads or O._default_threads()
-    load0 = os.getloadavg()[0]
+    O, tmp = isolated_dlopt()
+    load0 = os.getloadavg()
     print(f"# {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} cores; numpy {np.__version__}, torch "
-          f"{torch.__version__} ({torch.get_num_threads()} threads); "
-          f"dlopt threads {threads} (BLAS held to 1 thread in a step)")
-    print(f"# BLAS: {blas_info()}; OPENBLAS_CORETYPE="
-          f"{os.environ.get('OPENBLAS_CORETYPE', '(unset)')}")
+          f"{os.cpu_count()} cores; python {platform.python_version()}, "
+          f"numpy {np.__version__}, torch {torch.__version__} "
+          f"({torch.get_num_threads()} threads); dlopt copied to {tmp}")
     bws = {}
     for _ in range(args.runs):
         for k, v in bandwidth().items():
             bws[k] = max(bws.get(k, 0.0), v)
-    ref_name = max(bws, key=bws.get)
-    ref = bws[ref_name]
-    print("# streaming bandwidth, GB/s (bytes each must move / time, "
-          "256 MB arrays): "
-          + ", ".join(f"{k} {v / 1e9:.1f}" for k, v in bws.items()))
-    print(f"# reference = best of these: {ref_name}, {ref / 1e9:.1f} GB/s"
-          f" (np.copyto alone: {bws['np.copyto 1 thr'] / 1e9:.1f})")
+    ref = bws["copy"]
+    print(f"# bandwidth (256 MB arrays, bytes each must move / time): "
+          f"copy {bws['copy'] / 1e9:.1f} GB/s (the reference), a += b "
+          f"{bws['a += b'] / 1e9:.1f} GB/s")
     cases = [(rule, int(n)) for n in args.sizes for rule in ARRAYS]
     runs = {c: [] for c in cases}
     for _ in range(args.runs):
         for rule, n in cases:
-            runs[(rule, n)].append(bench(rule, n, args.repeat, threads))
-    print(f"# best of {args.runs} runs x {args.repeat} round-robin calls"
-          f" (in brackets: the slowest run's best); ratios < 1: dlopt "
-          f"faster; 'best/best': the faster of dlopt's 1 and 2 threads "
-          f"over the faster of torch's")
-    print("| rule | params | dlopt ms | dlopt 2-thr ms | dlopt+check ms "
-          "| dlopt pure ms | torch ms | torch 1-thr ms | dlopt/torch "
-          "| best/best | dlopt GB/s | dlopt/ref bw | best torch/ref bw |")
-    print("|---" * 13 + "|")
+            runs[(rule, n)].append(bench(O, rule, n, args.repeat))
+    print(f"# best of {args.runs} runs x {args.repeat} round-robin calls "
+          f"(in brackets: the slowest run's best); dlopt/torch < 1: "
+          f"dlopt faster")
+    print("| rule | params | dlopt ms | dlopt 2-thr ms | dlopt whole-array "
+          "ms | torch ms | dlopt/torch | dlopt 2-thr/torch | dlopt GB/s "
+          "| dlopt/copy bw | torch/copy bw |")
+    print("|---" * 11 + "|")
 
     def ms(r, worst, k):
         return f"{r[k] * 1e3:.2f} ({worst[k] * 1e3:.2f})"
@@ -213,20 +169,18 @@ def main():
         rs = runs[(rule, n)]
         r = {k: min(x[k] for x in rs) for k in rs[0]}
         worst = {k: max(x[k] for x in rs) for k in rs[0]}
-        tbest = min(r["torch"], r["torch1"])
         nbytes = ARRAYS[rule] * 4 * n
         bw = nbytes / r["dlopt"]
         print(f"| {rule} | {n / 1e6:g}M | {ms(r, worst, 'dlopt')} "
               f"| {ms(r, worst, 'dlopt2')} "
-              f"| {r['dlopt_check'] * 1e3:.2f} "
-              f"| {r['dlopt_pure'] * 1e3:.2f} "
-              f"| {ms(r, worst, 'torch')} | {ms(r, worst, 'torch1')} "
+              f"| {ms(r, worst, 'dlopt_whole')} | {ms(r, worst, 'torch')} "
               f"| {r['dlopt'] / r['torch']:.2f} "
-              f"| {min(r['dlopt'], r['dlopt2']) / tbest:.2f} "
-              f"| {bw / 1e9:.1f} | {bw / ref:.2f} "
-              f"| {nbytes / tbest / ref:.2f} |", flush=True)
-    print(f"# load average (1 min): {load0:.2f} before, "
-          f"{os.getloadavg()[0]:.2f} after")
+              f"| {r['dlopt2'] / r['torch']:.2f} | {bw / 1e9:.1f} "
+              f"| {bw / ref:.2f} | {nbytes / r['torch'] / ref:.2f} |",
+              flush=True)
+    print(f"# load average (1, 5 min): {load0[0]:.2f} {load0[1]:.2f} "
+          f"before, {os.getloadavg()[0]:.2f} after")
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -17,11 +17,17 @@ __all__ = [
     "check_shape",
     "check_positive",
     "check_in_range",
+    "check_int",
+    "is_torch",
 ]
 
 
-def _is_torch(x) -> bool:
+def is_torch(x) -> bool:
+    """Is ``x`` a torch tensor (tested without importing torch)?"""
     return type(x).__module__.startswith("torch")
+
+
+_is_torch = is_torch
 
 
 def as_float_array(name: str, x, ndim: int | tuple[int, ...] | None = None,
@@ -105,3 +111,12 @@ def check_in_range(name: str, value, low: float, high: float,
         raise ValueError(f"{name} must be in [{low}, {high}{close}, got "
                          f"{value}")
     return value
+
+
+def check_int(name: str, value, low: int = 1) -> int:
+    """Return ``value`` as an int if it is an integer >= ``low`` (bools
+    are refused: ``True`` is not a count)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) \
+            or value < low:
+        raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+    return int(value)

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ._checks import is_torch
+
 __all__ = [
     "numerical_gradient",
     "rel_error",
@@ -28,7 +30,7 @@ __all__ = [
 
 
 def _require_float64(name, x):
-    if type(x).__module__.startswith("torch"):
+    if is_torch(x):
         raise TypeError(f"{name} is a torch tensor; gradient checks take "
                         f"NumPy float64 arrays ({name}.detach().numpy())")
     if not isinstance(x, np.ndarray):
@@ -212,7 +214,7 @@ def check_gradients(f, params: dict, analytic: dict, tol: float = 1e-6,
     for name, x in params.items():
         _require_float64(f"params[{name!r}]", x)
         a = np.asarray(analytic[name])
-        if type(analytic[name]).__module__.startswith("torch"):
+        if is_torch(analytic[name]):
             raise TypeError(f"analytic[{name!r}] is a torch tensor; pass "
                             f"a NumPy array")
         if a.shape != x.shape:

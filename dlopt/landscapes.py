@@ -8,11 +8,12 @@ array([x, y])}`` and records the trajectory.
 """
 from __future__ import annotations
 
+import contextlib
 from typing import Callable, NamedTuple
 
 import numpy as np
 
-from ._checks import as_float_array, check_shape
+from ._checks import as_float_array, check_int, check_shape
 from .optim import GradientTransformation, apply_updates
 
 __all__ = ["Landscape", "Trajectory", "quadratic", "rosenbrock", "beale",
@@ -116,35 +117,51 @@ LANDSCAPES = {"quadratic": quadratic, "rosenbrock": rosenbrock,
 
 class Trajectory(NamedTuple):
     """``params``: shape (steps + 1, 2), row 0 is ``x0``;
-    ``loss``: shape (steps + 1,), the value at each row."""
+    ``loss``: shape (steps + 1,), the value at each row; ``message``:
+    None, or why the run stopped early (fewer rows then)."""
     params: np.ndarray
     loss: np.ndarray
+    message: str | None = None
 
 
 def run(opt: GradientTransformation, landscape: Landscape, x0,
-        steps: int) -> Trajectory:
-    """Run ``steps`` updates of ``opt`` from ``x0`` (shape (2,)).
+        steps: int, *, stop_on_divergence: bool = False) -> Trajectory:
+    """Run ``steps`` updates of ``opt`` from ``x0`` (shape (2,)) on the
+    params dict ``{"xy": array([x, y])}``.
 
-    Stops early (raising ``FloatingPointError`` through the optimizer's
-    check) if the iterate diverges to inf/NaN.
+    If the iterate diverges, the optimizer's check raises
+    ``FloatingPointError`` (a NaN/inf gradient); with
+    ``stop_on_divergence`` the run is instead cut at the last finite
+    iterate and ``message`` says at which step (the playground's mode).
     """
     if not isinstance(opt, GradientTransformation):
         raise TypeError(f"opt must be a GradientTransformation, got "
                         f"{type(opt).__name__}")
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-        raise ValueError(f"steps must be an int >= 0, got {steps!r}")
+    steps = check_int("steps", steps, low=0)
     x0 = as_float_array("x0", x0, ndim=1).astype(np.float64)
     check_shape("x0", x0, (2,))
     params = {"xy": x0.copy()}
     state = opt.init(params)
-    path = np.empty((steps + 1, 2))
-    loss = np.empty(steps + 1)
-    path[0], loss[0] = x0, landscape.value(*x0)
-    for t in range(1, steps + 1):
-        gx, gy = landscape.grad(*params["xy"])
-        grads = {"xy": np.array([gx, gy], dtype=np.float64)}
-        updates, state = opt.update(grads, state, params)
-        params = apply_updates(params, updates)
-        path[t] = params["xy"]
-        loss[t] = landscape.value(*params["xy"])
-    return Trajectory(path, loss)
+    path, loss, message = [x0.copy()], [float(landscape.value(*x0))], None
+    quiet = np.errstate(all="ignore") if stop_on_divergence \
+        else contextlib.nullcontext()
+    with quiet:
+        for t in range(1, steps + 1):
+            gx, gy = landscape.grad(*params["xy"])
+            grads = {"xy": np.array([gx, gy], dtype=np.float64)}
+            try:
+                updates, state = opt.update(grads, state, params)
+            except FloatingPointError:
+                if not stop_on_divergence:
+                    raise
+                message = f"diverged at step {t}"
+                break
+            params = apply_updates(params, updates)
+            value = float(landscape.value(*params["xy"]))
+            if stop_on_divergence and not (
+                    np.all(np.isfinite(params["xy"])) and np.isfinite(value)):
+                message = f"diverged at step {t}"
+                break
+            path.append(np.asarray(params["xy"], dtype=np.float64).copy())
+            loss.append(value)
+    return Trajectory(np.array(path), np.array(loss), message)

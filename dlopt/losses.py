@@ -31,7 +31,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._checks import as_float_array, check_positive, check_shape
+from ._checks import (as_float_array, check_positive, check_shape,
+                      is_torch)
 from .maps import sigmoid, softmax
 
 __all__ = [
@@ -169,7 +170,7 @@ def one_hot(y, K: int):
 
 
 def _check_labels(name, y, K):
-    if type(y).__module__.startswith("torch"):
+    if is_torch(y):
         raise TypeError(f"{name} is a torch tensor; pass a NumPy array "
                         f"({name}.detach().numpy())")
     y = np.asarray(y)
@@ -189,7 +190,7 @@ def _check_labels(name, y, K):
 def _targets(name, y, N, K):
     """Integer labels (N,) or one-hot / probability rows (N, K) -> (N, K).
     """
-    if type(y).__module__.startswith("torch"):
+    if is_torch(y):
         raise TypeError(f"{name} is a torch tensor; pass a NumPy array "
                         f"({name}.detach().numpy())")
     y_arr = np.asarray(y)

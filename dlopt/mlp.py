@@ -22,7 +22,7 @@ import re
 import numpy as np
 
 from . import losses as _losses
-from ._checks import as_float_array, check_positive
+from ._checks import as_float_array, check_int, check_positive, is_torch
 from .maps import affine_backward, affine_forward, get_activation
 
 __all__ = [
@@ -81,10 +81,11 @@ def init_mlp(sizes, activation: str = "relu", init: str | None = None,
         raise ValueError(f"sizes must list at least input and output "
                          f"widths, got {sizes}")
     for s in sizes:
-        if isinstance(s, bool) or not isinstance(s, (int, np.integer)) \
-                or s < 1:
+        try:
+            check_int("sizes[i]", s)
+        except ValueError:
             raise ValueError(f"sizes must be positive integers, got "
-                             f"{sizes}")
+                             f"{sizes}") from None
     act = get_activation(activation).name
     if init is None:
         init = "he" if act == "relu" else "xavier"
@@ -244,7 +245,7 @@ def predict(params: dict, X, activation="relu", output=None):
 
 
 def _labels(name, y):
-    if type(y).__module__.startswith("torch"):
+    if is_torch(y):
         raise TypeError(f"{name} is a torch tensor; pass a NumPy array")
     y = np.asarray(y)
     if y.ndim == 2:

@@ -4,15 +4,15 @@ Three things live here, all built on ``dlopt.optim`` and
 ``dlopt.landscapes``:
 
 - ``Playground``: an ipywidgets app. Pick a landscape and an optimizer,
-  move sliders for the learning rate ``alpha``, ``beta`` (momentum ``mu``
-  or Adam's ``beta1``) and ``beta2`` (Adam's ``beta2``, RMSprop's decay),
-  and see the path and the loss curve update. Besides the course's
-  optimizers it runs *your own* update functions (the assignment's rules)::
-
-      rule(theta, g, state, alpha, beta, beta2) -> (theta, state)
-
-- ``trajectory`` / ``run_rule``: the runs the playground draws, usable
-  without widgets (and in tests).
+  move sliders for the learning rate ``lr``, ``beta`` (momentum ``mu``
+  or Adam's ``beta1``) and ``beta2`` (Adam's ``beta2``, RMSprop's decay
+  ``alpha``), and see the path and the loss curve update. An optimizer
+  is what it is everywhere in the course, a ``GradientTransformation``:
+  the library's, or *your own*, given as a factory of the slider values
+  (``optimizers={"mine": lambda lr, beta, beta2: my_momentum(lr,
+  beta)}``).
+- ``trajectory``: the run the playground draws (``landscapes.run``,
+  cut at the last finite iterate), usable without widgets.
 - Static helpers for the online book, where no kernel runs:
   ``animate`` (a matplotlib animation of paths), ``jshtml`` (the
   animation as self-contained HTML and JavaScript, with no CDN link) and
@@ -35,21 +35,22 @@ from typing import Callable
 import numpy as np
 
 from . import optim
-from .landscapes import LANDSCAPES, Landscape, Trajectory
+from ._checks import check_int
+from .landscapes import LANDSCAPES, Landscape, Trajectory, run
 
-__all__ = ["BUILTIN", "START", "make_optimizer", "run_rule", "trajectory",
+__all__ = ["BUILTIN", "START", "make_optimizer", "from_rule", "trajectory",
            "Playground", "animate", "jshtml", "html_choice"]
 
-# Optimizer name -> factory of the slider values (alpha, beta, beta2).
+# Optimizer name -> factory of the slider values (lr, beta, beta2).
 BUILTIN: dict[str, Callable] = {
-    "SGD": lambda a, b, b2: optim.sgd(a),
-    "momentum": lambda a, b, b2: optim.sgd(a, momentum=b),
-    "Nesterov": lambda a, b, b2: optim.sgd(a, momentum=b, nesterov=True),
-    "AdaGrad": lambda a, b, b2: optim.adagrad(a),
-    "RMSprop": lambda a, b, b2: optim.rmsprop(a, alpha=b2),
-    "Adam": lambda a, b, b2: optim.adam(a, betas=(b, b2)),
-    "NAdam": lambda a, b, b2: optim.nadam(a, betas=(b, b2)),
-    "AdamW": lambda a, b, b2: optim.adamw(a, betas=(b, b2)),
+    "SGD": lambda lr, b, b2: optim.sgd(lr),
+    "momentum": lambda lr, b, b2: optim.sgd(lr, momentum=b),
+    "Nesterov": lambda lr, b, b2: optim.sgd(lr, momentum=b, nesterov=True),
+    "AdaGrad": lambda lr, b, b2: optim.adagrad(lr),
+    "RMSprop": lambda lr, b, b2: optim.rmsprop(lr, alpha=b2),
+    "Adam": lambda lr, b, b2: optim.adam(lr, betas=(b, b2)),
+    "NAdam": lambda lr, b, b2: optim.nadam(lr, betas=(b, b2)),
+    "AdamW": lambda lr, b, b2: optim.adamw(lr, betas=(b, b2)),
 }
 
 # A start point per landscape that shows something interesting.
@@ -58,7 +59,7 @@ START = {"quadratic": (-2.5, 1.5), "rosenbrock": (-1.5, 2.5),
          "saddle": (-1.8, 0.02), "monkey_saddle": (0.9, 0.3)}
 
 
-def make_optimizer(name: str, alpha: float, beta: float = 0.9,
+def make_optimizer(name: str, lr: float, beta: float = 0.9,
                    beta2: float = 0.999) -> optim.GradientTransformation:
     """The course optimizer ``name`` (a key of ``BUILTIN``) with the
     slider values; ``beta`` is ``mu`` or ``beta1``, ``beta2`` is Adam's
@@ -66,7 +67,44 @@ def make_optimizer(name: str, alpha: float, beta: float = 0.9,
     if name not in BUILTIN:
         raise ValueError(f"optimizer must be one of {sorted(BUILTIN)}, "
                          f"got {name!r}")
-    return BUILTIN[name](alpha, beta, beta2)
+    return BUILTIN[name](lr, beta, beta2)
+
+
+def from_rule(rule: Callable, init_state: Callable | None = None):
+    """Adapt an old-style update function to the one interface.
+
+    ``rule(theta, g, state, lr, beta, beta2) -> (theta, state)`` on
+    arrays of shape (2,), ``state`` from ``init_state(theta)`` (default
+    ``{}``), becomes a factory ``(lr, beta, beta2) ->
+    GradientTransformation`` whose update is ``rule``'s new theta minus
+    the old one.  (Kept for the assignments written before the
+    playground took ``GradientTransformation``s.)
+    """
+    if not callable(rule):
+        raise TypeError("rule must be callable (theta, g, state, lr, "
+                        "beta, beta2) -> (theta, state)")
+
+    def factory(lr, beta, beta2):
+        def init(params):
+            return {k: init_state(np.array(v, copy=True)) if init_state
+                    else {} for k, v in params.items()}
+
+        def update(grads, state, params=None):
+            if params is None:
+                raise ValueError("a rule needs params: call "
+                                 "update(grads, state, params)")
+            updates, new = {}, {}
+            for k, g in grads.items():
+                out = rule(np.array(params[k], copy=True), g, state[k], lr,
+                           beta, beta2)
+                if not (isinstance(out, tuple) and len(out) == 2):
+                    raise TypeError("an update rule must return "
+                                    "(theta, state)")
+                updates[k] = np.asarray(out[0], dtype=float) - params[k]
+                new[k] = out[1]
+            return updates, new
+        return optim.GradientTransformation(init, update, chunkable=False)
+    return factory
 
 
 def _landscape(landscape) -> Landscape:
@@ -78,66 +116,31 @@ def _landscape(landscape) -> Landscape:
     return LANDSCAPES[landscape]()
 
 
-def _drive(step, landscape: Landscape, x0, steps: int):
-    """Run ``theta <- step(theta, g)`` from ``x0``; stop at the first
-    non-finite iterate. Returns (Trajectory, message or None)."""
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-        raise ValueError(f"steps must be an int >= 0, got {steps!r}")
-    x = np.asarray(x0, dtype=np.float64).reshape(-1)
-    if x.shape != (2,):
-        raise ValueError(f"x0 must have shape (2,), got {x.shape}")
-    path, loss = [x.copy()], [float(landscape.value(*x))]
-    message = None
-    with np.errstate(all="ignore"):
-        for t in range(1, steps + 1):
-            g = np.array(landscape.grad(*x), dtype=np.float64)
-            try:
-                x = np.asarray(step(x, g), dtype=np.float64).reshape(2)
-            except FloatingPointError:
-                message = f"diverged at step {t}"
-                break
-            value = float(landscape.value(*x))
-            if not (np.all(np.isfinite(x)) and np.isfinite(value)):
-                message = f"diverged at step {t}"
-                break
-            path.append(x.copy())
-            loss.append(value)
-    return Trajectory(np.array(path), np.array(loss)), message
-
-
-def run_rule(rule: Callable, landscape, x0, steps: int, alpha: float,
-             beta: float = 0.9, beta2: float = 0.999,
-             init_state: Callable | None = None):
-    """Run a user's update function on a landscape.
-
-    ``rule(theta, g, state, alpha, beta, beta2) -> (theta, state)`` with
-    ``theta`` and ``g`` of shape (2,); ``state`` starts as
-    ``init_state(theta)`` (default ``{}``). Returns ``(Trajectory,
-    message)``; the message is None, or says why the run stopped early.
-    Errors raised by the rule propagate.
-    """
-    if not callable(rule):
-        raise TypeError("rule must be callable (theta, g, state, alpha, "
-                        "beta, beta2) -> (theta, state)")
-    land = _landscape(landscape)
-    x = np.asarray(x0, dtype=np.float64)
-    box = {"state": init_state(x.copy()) if init_state else {}}
-
-    def step(theta, g):
-        out = rule(theta.copy(), g, box["state"], alpha, beta, beta2)
-        if not (isinstance(out, tuple) and len(out) == 2):
-            raise TypeError("an update rule must return (theta, state)")
-        theta, box["state"] = out
-        return theta
-    return _drive(step, land, x, steps)
+def _optimizer(optimizer, lr, beta, beta2, extra=None):
+    """A name (``BUILTIN`` or ``extra``), a ``GradientTransformation`` or
+    a factory ``(lr, beta, beta2) -> GradientTransformation``."""
+    if isinstance(optimizer, str):
+        if extra and optimizer in extra:
+            optimizer = extra[optimizer]
+        else:
+            return make_optimizer(optimizer, lr, beta, beta2)
+    if not isinstance(optimizer, optim.GradientTransformation) \
+            and callable(optimizer):
+        optimizer = optimizer(lr, beta, beta2)
+    if not isinstance(optimizer, optim.GradientTransformation):
+        raise TypeError(f"optimizer must be a name in {sorted(BUILTIN)}, "
+                        f"a GradientTransformation or a factory (lr, "
+                        f"beta, beta2) -> GradientTransformation, got "
+                        f"{type(optimizer).__name__}")
+    return optimizer
 
 
 def trajectory(optimizer, landscape, x0=None, steps: int = 100,
-               alpha: float = 0.01, beta: float = 0.9,
-               beta2: float = 0.999):
-    """Run a course optimizer (a name in ``BUILTIN`` or a
-    ``GradientTransformation``) on a landscape (a name in
-    ``LANDSCAPES`` or a ``Landscape``) from ``x0`` (default ``START``).
+               lr: float = 0.01, beta: float = 0.9, beta2: float = 0.999):
+    """Run an optimizer (a name in ``BUILTIN``, a
+    ``GradientTransformation`` or a factory of ``(lr, beta, beta2)``) on
+    a landscape (a name in ``LANDSCAPES`` or a ``Landscape``) from
+    ``x0`` (default ``START``).
 
     Returns ``(Trajectory, message)``; a diverging run is cut at the
     last finite iterate and the message says so.
@@ -146,59 +149,56 @@ def trajectory(optimizer, landscape, x0=None, steps: int = 100,
     if x0 is None:
         key = landscape if isinstance(landscape, str) else None
         x0 = START.get(key, (0.5, 0.5))
-    opt = (make_optimizer(optimizer, alpha, beta, beta2)
-           if isinstance(optimizer, str) else optimizer)
-    if not isinstance(opt, optim.GradientTransformation):
-        raise TypeError(f"optimizer must be a name in {sorted(BUILTIN)} "
-                        f"or a GradientTransformation")
-    params = {"xy": np.asarray(x0, dtype=np.float64)}
-    box = {"state": opt.init(params)}
-
-    def step(theta, g):
-        updates, box["state"] = opt.update({"xy": g}, box["state"],
-                                           {"xy": theta})
-        return theta + updates["xy"]
-    return _drive(step, land, x0, steps)
+    opt = _optimizer(optimizer, lr, beta, beta2)
+    tr = run(opt, land, x0, steps, stop_on_divergence=True)
+    return tr, tr.message
 
 
 # ------------------------------------------------------------ the widget
 class Playground:
     """An ipywidgets optimizer playground (see the module docstring).
 
-    ``rules``: ``{name: rule}`` of user update functions, added to the
-    optimizer menu; ``init_state(theta) -> state`` starts their state.
-    The app is ``playground.widget``; ``controls`` holds its widgets
-    (``landscape``, ``optimizer``, ``alpha``, ``beta``, ``beta2``,
-    ``steps``), ``result`` the last ``Trajectory`` drawn and ``message``
-    the status text. Changing a control redraws at once; the figure is
+    ``optimizers``: ``{name: optimizer}`` added to the optimizer menu,
+    each a ``GradientTransformation`` or a factory ``(lr, beta, beta2)
+    -> GradientTransformation`` (the sliders' values).  ``rules`` and
+    ``init_state`` take old-style update functions instead (see
+    ``from_rule``).  The app is ``playground.widget``; ``controls``
+    holds its widgets (``landscape``, ``optimizer``, ``lr``, ``beta``,
+    ``beta2``, ``steps``), ``result`` the last ``Trajectory`` drawn
+    and ``message`` the status text. Changing a control redraws at once; the figure is
     rendered to a PNG ``Image`` widget, so it needs no plotting backend.
     """
 
-    def __init__(self, rules: dict | None = None, init_state=None,
+    def __init__(self, optimizers: dict | None = None,
                  landscape: str = "rosenbrock", optimizer: str = "Adam",
-                 alpha: float = 0.05, beta: float = 0.9,
-                 beta2: float = 0.999, steps: int = 150):
+                 lr: float = 0.05, beta: float = 0.9,
+                 beta2: float = 0.999, steps: int = 150, *,
+                 rules: dict | None = None, init_state=None):
         import ipywidgets as w
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
 
-        self.rules = dict(rules or {})
-        for name, rule in self.rules.items():
-            if not callable(rule):
-                raise TypeError(f"rules[{name!r}] is not callable")
-            if name in BUILTIN:
-                raise ValueError(f"rules[{name!r}]: the name is taken by "
-                                 f"a course optimizer")
-        self.init_state = init_state
+        self.optimizers = {}
+        for what, given in (("optimizers", optimizers), ("rules", rules)):
+            for name, opt in (given or {}).items():
+                if not callable(opt) and not isinstance(
+                        opt, optim.GradientTransformation):
+                    raise TypeError(f"{what}[{name!r}] is neither a "
+                                    f"GradientTransformation nor callable")
+                if name in BUILTIN or name in self.optimizers:
+                    raise ValueError(f"{what}[{name!r}]: the name is "
+                                     f"taken")
+                self.optimizers[name] = (from_rule(opt, init_state)
+                                         if what == "rules" else opt)
         layout = {"description_width": "initial"}
         self.controls = {
             "landscape": w.Dropdown(options=list(LANDSCAPES),
                                     value=landscape,
                                     description="landscape"),
-            "optimizer": w.Dropdown(options=[*BUILTIN, *self.rules],
+            "optimizer": w.Dropdown(options=[*BUILTIN, *self.optimizers],
                                     value=optimizer,
                                     description="optimizer"),
-            "alpha": w.FloatLogSlider(value=alpha, base=10, min=-4, max=0.5,
+            "lr": w.FloatLogSlider(value=lr, base=10, min=-4, max=0.5,
                                       step=0.05, description="α (lr)",
                                       readout_format=".2g", style=layout,
                                       continuous_update=False),
@@ -226,7 +226,7 @@ class Playground:
         c = self.controls
         self.widget = w.VBox([
             w.HBox([c["landscape"], c["optimizer"], c["steps"]]),
-            w.HBox([c["alpha"], c["beta"], c["beta2"]]),
+            w.HBox([c["lr"], c["beta"], c["beta2"]]),
             self.status, self.image])
         self.refresh()
 
@@ -240,20 +240,19 @@ class Playground:
     def run(self):
         """The run for the current controls: (Trajectory, message)."""
         v = self.values()
-        land = LANDSCAPES[v["landscape"]]()
         x0 = START[v["landscape"]]
-        if v["optimizer"] in self.rules:
-            try:
-                return run_rule(self.rules[v["optimizer"]], land, x0,
-                                v["steps"], v["alpha"], v["beta"],
-                                v["beta2"], init_state=self.init_state)
-            except Exception as exc:      # the reader's code: show, go on
-                empty = Trajectory(np.array([x0], float),
-                                   np.array([land.value(*x0)]))
-                return empty, (f"your rule raised {type(exc).__name__}: "
-                               f"{exc}")
-        return trajectory(v["optimizer"], v["landscape"], x0, v["steps"],
-                          v["alpha"], v["beta"], v["beta2"])
+        try:
+            opt = _optimizer(v["optimizer"], v["lr"], v["beta"],
+                             v["beta2"], self.optimizers)
+            return trajectory(opt, v["landscape"], x0, v["steps"])
+        except Exception as exc:   # the reader's code: show it, go on
+            if v["optimizer"] not in self.optimizers:
+                raise
+            land = LANDSCAPES[v["landscape"]]()
+            empty = Trajectory(np.array([x0], float),
+                               np.array([land.value(*x0)]))
+            return empty, (f"your optimizer raised "
+                           f"{type(exc).__name__}: {exc}")
 
     def refresh(self):
         """Recompute the run and redraw the figure."""
@@ -299,21 +298,6 @@ class Playground:
 
 
 # ------------------------------------------------ static helpers (book)
-def _filled_contours(land: Landscape, ax, n: int = 100, levels: int = 12):
-    """Flat filled contours: they compress far better in PNG frames than
-    anti-aliased contour lines (about 5x smaller pages)."""
-    x0, x1, y0, y1 = land.window
-    X, Y = np.meshgrid(np.linspace(x0, x1, n), np.linspace(y0, y1, n))
-    Z = land.value(X, Y)
-    if land.log_contours:
-        Z = np.log(Z - Z.min() + 1e-3 * (Z.max() - Z.min() + 1e-12))
-    ax.contourf(X, Y, Z, levels=levels, cmap="Blues_r", antialiased=False)
-    for mx, my in land.minima:
-        ax.plot(mx, my, "k*", ms=8)
-    ax.set(xlim=(x0, x1), ylim=(y0, y1), xlabel="x", ylabel="y",
-           title=land.name)
-
-
 def animate(landscape, trajectories: dict, frames: int = 25,
             figsize=(4.2, 3.4), dpi: int = 64, interval: int = 120,
             title: str | None = None, labels=("x", "y")):
@@ -328,11 +312,11 @@ def animate(landscape, trajectories: dict, frames: int = 25,
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
+    from .plotting import plot_contours
+
     if not trajectories:
         raise ValueError("trajectories is empty")
-    if isinstance(frames, bool) or not isinstance(frames, int) \
-            or frames < 1:
-        raise ValueError(f"frames must be an int >= 1, got {frames!r}")
+    frames = check_int("frames", frames)
     land = _landscape(landscape)
     paths = {k: np.asarray(getattr(v, "params", v), dtype=float)
              for k, v in trajectories.items()}
@@ -344,7 +328,7 @@ def animate(landscape, trajectories: dict, frames: int = 25,
     fig = Figure(figsize=figsize, dpi=dpi)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
-    _filled_contours(land, ax)
+    plot_contours(land, ax=ax, levels=12, n=100, filled=True)
     lines = {k: ax.plot([], [], ".-", ms=2.5, lw=1.2, label=k)[0]
              for k in paths}
     ax.legend(fontsize="x-small", loc="upper right")

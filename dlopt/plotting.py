@@ -19,22 +19,30 @@ def _fig_ax(ax, figsize=(5, 4)):
     return fig, ax
 
 
-def plot_contours(landscape, ax=None, levels: int = 30, n: int = 200):
+def plot_contours(landscape, ax=None, levels: int = 30, n: int = 200,
+                  filled: bool = False):
     """Contours of ``landscape`` over its window; log-spaced levels
-    (above the minimum) unless the landscape is unbounded below."""
+    (above the minimum) unless the landscape is unbounded below.
+
+    ``filled``: flat filled contours (``contourf``, no anti-aliasing),
+    which compress far better in PNG animation frames than anti-aliased
+    lines (about 5x smaller pages; ``playground.animate`` uses them).
+    """
     fig, ax = _fig_ax(ax)
     x0, x1, y0, y1 = landscape.window
     X, Y = np.meshgrid(np.linspace(x0, x1, n), np.linspace(y0, y1, n))
     Z = landscape.value(X, Y)
     if landscape.log_contours:
         lo = Z.min()
-        shift = Z - lo + 1e-3 * (Z.max() - lo + 1e-12)
-        lv = np.geomspace(shift.min(), shift.max(), levels)
-        ax.contour(X, Y, shift, levels=lv, cmap="viridis", linewidths=0.8)
+        Z = Z - lo + 1e-3 * (Z.max() - lo + 1e-12)
+        levels = np.geomspace(Z.min(), Z.max(), levels)
+    if filled:
+        ax.contourf(X, Y, Z, levels=levels, cmap="Blues_r",
+                    antialiased=False)
     else:
         ax.contour(X, Y, Z, levels=levels, cmap="viridis", linewidths=0.8)
     for mx, my in landscape.minima:
-        ax.plot(mx, my, "k*", ms=10)
+        ax.plot(mx, my, "k*", ms=8 if filled else 10)
     ax.set(xlim=(x0, x1), ylim=(y0, y1), xlabel="x", ylabel="y",
            title=landscape.name)
     return fig, ax

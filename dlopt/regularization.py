@@ -20,13 +20,17 @@ probability ``1 - p``, ``A_drop = A * M / (1 - p)``.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 
-from ._checks import as_float_array, check_in_range, check_positive
+from . import optim
+from ._checks import (as_float_array, check_in_range, check_int,
+                      check_positive)
 
 __all__ = ["l2_penalty", "l1_penalty", "penalized", "dropout_forward",
-           "dropout_backward", "early_stopping_rule"]
+           "dropout_backward", "early_stopping_rule", "early_stopping_step",
+           "StopRecord"]
 
 
 def _weights(params, keys):
@@ -42,10 +46,7 @@ def _weights(params, keys):
 
 
 def _check_n(n):
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"n (number of training examples) must be an "
-                         f"int >= 1, got {n!r}")
-    return int(n)
+    return check_int("n (number of training examples)", n)
 
 
 def l2_penalty(params: dict, lam: float, n: int, keys=None):
@@ -65,19 +66,8 @@ def l2_penalty(params: dict, lam: float, n: int, keys=None):
     ``grads[k] = (lam / n) * params[k]`` for penalised keys, zeros
     otherwise.
     """
-    lam = check_positive("lam", lam, allow_zero=True)
-    n = _check_n(n)
-    keys = _weights(params, keys)
-    value = 0.0
-    grads = {}
-    for k, v in params.items():
-        a = as_float_array(f"params[{k!r}]", v)
-        if k in keys:
-            value += float(np.sum(a * a))
-            grads[k] = (lam / n) * a
-        else:
-            grads[k] = np.zeros_like(a)
-    return lam / (2 * n) * value, grads
+    return _penalty(params, lam, n, keys, optim.add_decayed_weights,
+                    lambda a: float(np.sum(a * a)) / 2)
 
 
 def l1_penalty(params: dict, lam: float, n: int, keys=None):
@@ -87,18 +77,24 @@ def l1_penalty(params: dict, lam: float, n: int, keys=None):
     exactly 0, as ``torch.sign`` and ``torch.abs``'s gradient give).
     Arguments as in :func:`l2_penalty`.
     """
+    return _penalty(params, lam, n, keys, optim.add_l1,
+                    lambda a: float(np.sum(np.abs(a))))
+
+
+def _penalty(params, lam, n, keys, block, size):
+    """``(lam / n) * sum_k size(params[k])`` over the penalised keys, and
+    its gradient: the optimizer block that adds the same term to a
+    gradient (``add_decayed_weights``, ``add_l1``, one definition),
+    applied to zero gradients."""
     lam = check_positive("lam", lam, allow_zero=True)
     n = _check_n(n)
-    keys = _weights(params, keys)
-    value = 0.0
-    grads = {}
-    for k, v in params.items():
-        a = as_float_array(f"params[{k!r}]", v)
-        if k in keys:
-            value += float(np.sum(np.abs(a)))
-            grads[k] = (lam / n) * np.sign(a)
-        else:
-            grads[k] = np.zeros_like(a)
+    keys = set(_weights(params, keys))
+    arrays = {k: as_float_array(f"params[{k!r}]", v)
+              for k, v in params.items()}
+    zeros = {k: np.zeros_like(a) for k, a in arrays.items()}
+    grads, _ = block(lam / n, mask=keys).update(zeros, optim.EmptyState(),
+                                                arrays)
+    value = sum(size(arrays[k]) for k in keys)
     return lam / n * value, grads
 
 
@@ -170,17 +166,42 @@ def dropout_backward(dout, mask):
     return dout * mask
 
 
+class StopRecord(NamedTuple):
+    """Early stopping's memory: the best loss so far, its epoch, and
+    the number of epochs since it (``wait``)."""
+    best: float = math.inf
+    best_epoch: int = 0
+    wait: int = 0
+
+
+def early_stopping_step(record: StopRecord, epoch: int, loss: float,
+                        patience: int | None, min_delta: float = 0.0):
+    """One epoch of the early-stopping rule: ``(record', stop)``.
+
+    The epoch *improves* if ``loss < best - min_delta`` (then ``wait``
+    restarts at 0), otherwise ``wait`` grows by one; ``stop`` is true
+    once ``wait`` reaches ``patience`` (never for ``patience=None``).
+    ``dlopt.train.fit`` and :func:`early_stopping_rule` both use it.
+    """
+    if loss < record.best - min_delta:
+        record = StopRecord(float(loss), epoch, 0)
+    else:
+        record = record._replace(wait=record.wait + 1)
+    return record, patience is not None and record.wait >= patience
+
+
 def early_stopping_rule(val_losses, patience: int,
                         min_delta: float = 0.0):
     """When training stops, and which epoch is kept.
 
-    Walks through the validation losses epoch by epoch (0-based). An
-    epoch *improves* if its loss is below the best so far by more than
-    ``min_delta``; otherwise a counter ``wait`` grows by one. Training
-    stops after the epoch at which ``wait`` reaches ``patience`` (so
-    ``patience`` epochs without improvement are tolerated and the
-    ``patience``-th one ends the run). This is the rule of
-    ``dlopt.train.fit`` and of Keras' ``EarlyStopping``.
+    Walks through the validation losses epoch by epoch (0-based) with
+    :func:`early_stopping_step`: an epoch improves if its loss is below
+    the best so far by more than ``min_delta``; otherwise a counter
+    ``wait`` grows by one. Training stops after the epoch at which
+    ``wait`` reaches ``patience`` (so ``patience`` epochs without
+    improvement are tolerated and the ``patience``-th one ends the run).
+    This is the rule of ``dlopt.train.fit`` and of Keras'
+    ``EarlyStopping``.
 
     Returns
     -------
@@ -188,17 +209,13 @@ def early_stopping_rule(val_losses, patience: int,
     epoch run, or ``None`` if the rule never fires on these losses;
     ``best_epoch`` is the index of the best loss up to the stop.
     """
-    if isinstance(patience, bool) or not isinstance(
-            patience, (int, np.integer)) or patience < 1:
-        raise ValueError(f"patience must be an int >= 1, got {patience!r}")
+    patience = check_int("patience", patience)
     min_delta = check_positive("min_delta", min_delta, allow_zero=True)
     losses = as_float_array("val_losses", val_losses, ndim=1)
-    best, best_epoch, wait = math.inf, 0, 0
+    record = StopRecord()
     for epoch, loss in enumerate(losses):
-        if loss < best - min_delta:
-            best, best_epoch, wait = float(loss), epoch, 0
-        else:
-            wait += 1
-            if wait >= patience:
-                return epoch, best_epoch
-    return None, best_epoch
+        record, stop = early_stopping_step(record, epoch, float(loss),
+                                           patience, min_delta)
+        if stop:
+            return epoch, record.best_epoch
+    return None, record.best_epoch

@@ -21,6 +21,7 @@ from bisect import bisect_right
 from typing import Callable, Sequence
 
 from ._checks import check_in_range, check_positive
+from ._checks import check_int as _check_int
 
 __all__ = ["constant", "step", "multi_step", "linear", "exponential",
            "cosine", "warmup_cosine", "one_cycle"]
@@ -40,12 +41,6 @@ def _check_k(k) -> int:
     if k < 0:
         raise ValueError(f"step k must be >= 0, got {k}")
     return k
-
-
-def _check_int(name, value, low=1):
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
-    return value
 
 
 def constant(lr: float) -> Schedule:

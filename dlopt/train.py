@@ -2,7 +2,15 @@
 stopping and a history.
 
 ``fit`` takes any ``loss_and_grads(params, Xb, yb) -> (loss, grads)``, so
-it works with every model written as a dict of arrays.
+it works with every model written as a dict of arrays, and any
+optimizer that is a ``GradientTransformation`` (the library's or your
+own).
+
+Evaluation mode: if ``loss_and_grads`` has a parameter named ``train``
+(``def loss_and_grads(params, Xb, yb, train=True)``), ``fit`` calls it
+with ``train=True`` on the training batches and ``train=False`` when it
+evaluates (validation loss), so dropout and the like can switch off,
+as ``model.eval()`` does in torch.
 
 Progress bar: ``progress=None`` (auto) shows a tqdm bar only when stderr
 is a terminal or the code runs in a notebook, the run has at least 20
@@ -12,6 +20,7 @@ explicitly.  Under pytest stderr is captured, so the bar stays quiet.
 """
 from __future__ import annotations
 
+import inspect
 import math
 import os
 import sys
@@ -19,8 +28,9 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-from ._checks import as_float_array
-from .optim import GradientTransformation, apply_updates
+from ._checks import as_float_array, check_int
+from .optim import GradientTransformation, step
+from .regularization import StopRecord, early_stopping_step
 
 __all__ = ["History", "fit"]
 
@@ -58,10 +68,11 @@ def _want_progress(progress, epochs) -> bool:
     return _in_notebook() or sys.stderr.isatty()
 
 
-def _positive_int(name, v):
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-        raise ValueError(f"{name} must be an int >= 1, got {v!r}")
-    return int(v)
+def _has_train_mode(fn) -> bool:
+    try:
+        return "train" in inspect.signature(fn).parameters
+    except (TypeError, ValueError):     # builtins without a signature
+        return False
 
 
 def fit(params: dict, loss_and_grads: Callable, data, optimizer:
@@ -75,7 +86,9 @@ def fit(params: dict, loss_and_grads: Callable, data, optimizer:
     ``(N, ...)``.  Each epoch shuffles the rows with a seeded generator
     and walks through batches of ``batch_size`` (the last may be
     smaller); per batch ``(L, g) = loss_and_grads(params, Xb, yb)`` and
-    ``params <- params + optimizer.update(g, state, params)``.
+    ``params, state = optim.step(optimizer, params, g, state)``.
+    ``loss_and_grads`` may take ``train`` (see the module docstring:
+    ``train=False`` when evaluating).
 
     ``val = (X_val, y_val)`` is evaluated after each epoch with
     ``loss_and_grads`` (its loss) and ``metrics = {name: fn(params, X,
@@ -103,10 +116,18 @@ def fit(params: dict, loss_and_grads: Callable, data, optimizer:
     if len(X) != len(y) or len(X) == 0:
         raise ValueError(f"X and y must have the same, non-zero number of "
                          f"rows, got {len(X)} and {len(y)}")
-    epochs = _positive_int("epochs", epochs)
-    batch_size = _positive_int("batch_size", batch_size)
+    epochs = check_int("epochs", epochs)
+    batch_size = check_int("batch_size", batch_size)
     if early_stopping is not None:
-        early_stopping = _positive_int("early_stopping", early_stopping)
+        early_stopping = check_int("early_stopping", early_stopping)
+    if _has_train_mode(loss_and_grads):
+        def batch_loss(p, Xb, yb):
+            return loss_and_grads(p, Xb, yb, train=True)
+
+        def eval_loss(p, Xb, yb):
+            return loss_and_grads(p, Xb, yb, train=False)
+    else:
+        batch_loss = eval_loss = loss_and_grads
     if val is not None:
         Xv, yv = val
         Xv = as_float_array("X_val", Xv)
@@ -118,8 +139,7 @@ def fit(params: dict, loss_and_grads: Callable, data, optimizer:
     state = optimizer.init(params)
     hist_loss, hist_val = [], []
     hist_metrics = {name: [] for name in metrics}
-    best, best_epoch, best_params, wait = math.inf, 0, params, 0
-    stopped = False
+    record, best_params, stopped = StopRecord(), params, False
 
     bar = None
     if _want_progress(progress, epochs):
@@ -132,36 +152,34 @@ def fit(params: dict, loss_and_grads: Callable, data, optimizer:
             total = 0.0
             for lo in range(0, n, batch_size):
                 idx = order[lo:lo + batch_size]
-                loss, grads = loss_and_grads(params, X[idx], y[idx])
+                loss, grads = batch_loss(params, X[idx], y[idx])
                 loss = float(loss)
                 if not math.isfinite(loss):
                     raise FloatingPointError(
                         f"loss is {loss} at epoch {epoch}, batch "
                         f"{lo // batch_size}; lower the learning rate")
-                updates, state = optimizer.update(grads, state, params)
-                params = apply_updates(params, updates)
+                params, state = step(optimizer, params, grads, state)
                 total += loss * len(idx)
             hist_loss.append(total / n)
             if val is not None:
-                hist_val.append(float(loss_and_grads(params, Xv, yv)[0]))
+                hist_val.append(float(eval_loss(params, Xv, yv)[0]))
             ex, ey = (Xv, yv) if val is not None else (X, y)
             for name, fn in metrics.items():
                 hist_metrics[name].append(float(fn(params, ex, ey)))
             monitored = hist_val[-1] if val is not None else hist_loss[-1]
-            if monitored < best - min_delta:
-                best, best_epoch, best_params, wait = (
-                    monitored, epoch, params, 0)
-            else:
-                wait += 1
+            record, stopped = early_stopping_step(
+                record, epoch, monitored, early_stopping, min_delta)
+            if record.wait == 0:            # this epoch improved
+                best_params = params
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(loss=f"{hist_loss[-1]:.4g}")
-            if early_stopping is not None and wait >= early_stopping:
-                stopped = True
+            if stopped:
                 break
     finally:
         if bar is not None:
             bar.close()
+    best_epoch = record.best_epoch
     if early_stopping is None:
         best_params, best_epoch = params, len(hist_loss) - 1
     return best_params, History(hist_loss, hist_val, hist_metrics,

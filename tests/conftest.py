@@ -2,7 +2,8 @@
 
 In CI (``CI=true``) a skipped test is a failure: a test that should run
 must run, so a missing system tool (Chromium, PostgreSQL) fails loudly
-instead of passing quietly.
+instead of passing quietly.  The ``covers`` marker's bookkeeping
+(tests/formulas.py) is registered here.
 """
 import os
 import sys
@@ -13,6 +14,14 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import formulas  # noqa: E402  (needs the path above)
+
+
+def pytest_configure(config):
+    # a formula counts as checked only by a test that ran and passed
+    config.pluginmanager.register(formulas.CoverageTracker(),
+                                  "formula-coverage")
+
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
@@ -20,6 +29,7 @@ IN_CI = os.environ.get("CI", "").lower() == "true"
 def pytest_runtest_makereport(item, call):
     outcome = yield
     rep = outcome.get_result()
+    formulas.attach_labels(item, rep)
     if IN_CI and rep.skipped and not hasattr(rep, "wasxfail"):
         reason = rep.longrepr[-1] if isinstance(rep.longrepr, tuple) \
             else rep.longrepr

@@ -1,5 +1,6 @@
 """Checks of every formula in chapter 5, "Optimizers": each update rule
-as printed (NumPy, per array) against torch.optim in float64."""
+as printed (NumPy, per array) and the dlopt building block that
+implements it, both against torch.optim in float64."""
 import math
 
 import numpy as np
@@ -39,6 +40,21 @@ def book_path(rule, theta0, grad, steps=STEPS):
         th = rule(th, grad(th), state)
         out.append(th.copy())
     return np.array(out)
+
+
+def dlopt_path(opt, theta0, grad, steps=STEPS):
+    """The iterates of a dlopt transformation (the library's code, not a
+    copy of it)."""
+    p, out = {"w": theta0.copy()}, []
+    s = opt.init(p)
+    for _ in range(steps):
+        p, s = optim.step(opt, p, {"w": grad(p["w"])}, s)
+        out.append(p["w"].copy())
+    return np.array(out)
+
+
+def lr_chain(lr, *blocks):
+    return optim.chain(*blocks, optim.scale_by_learning_rate(lr))
 
 
 @covers("eq-ch05-quadratic")
@@ -85,6 +101,9 @@ def test_nesterov_as_printed_matches_torch(seed, lr, mu):
                      nesterov=True)
     np.testing.assert_allclose(book_path(rule, theta0, grad), ref,
                                rtol=1e-11, atol=1e-13)
+    np.testing.assert_allclose(
+        dlopt_path(lr_chain(lr, optim.trace(mu, nesterov=True)), theta0,
+                   grad), ref, rtol=1e-11, atol=1e-13)
 
 
 @covers("eq-ch05-heavy-ball")
@@ -149,6 +168,9 @@ def test_adagrad_as_printed_matches_torch(seed, lr, eps):
     ref = torch_path(torch.optim.Adagrad, theta0, grad, lr=lr, eps=eps)
     np.testing.assert_allclose(book_path(rule, theta0, grad), ref,
                                rtol=1e-11, atol=1e-13)
+    np.testing.assert_allclose(
+        dlopt_path(lr_chain(lr, optim.scale_by_rss(eps=eps)), theta0, grad),
+        ref, rtol=1e-11, atol=1e-13)
 
 
 @covers("eq-ch05-rmsprop")
@@ -164,6 +186,9 @@ def test_rmsprop_as_printed_matches_torch(seed, lr, rho, eps):
                      eps=eps)
     np.testing.assert_allclose(book_path(rule, theta0, grad), ref,
                                rtol=1e-11, atol=1e-13)
+    np.testing.assert_allclose(
+        dlopt_path(lr_chain(lr, optim.scale_by_rms(rho, eps)), theta0,
+                   grad), ref, rtol=1e-11, atol=1e-13)
 
 
 def adam_rule(lr, b1, b2, eps, wd=0.0, decoupled=False):
@@ -190,27 +215,42 @@ def test_adam_as_printed_matches_torch(seed, lr, b1, b2, eps):
     np.testing.assert_allclose(
         book_path(adam_rule(lr, b1, b2, eps), theta0, grad), ref,
         rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(
+        dlopt_path(lr_chain(lr, optim.scale_by_adam(b1, b2, eps)), theta0,
+                   grad), ref, rtol=1e-10, atol=1e-12)
 
 
 @covers("eq-ch05-bias")
 @pytest.mark.parametrize("b", [0.9, 0.999])
 def test_bias_of_the_moving_average(b):
-    # Constant gradient: m_t = (1 - b^t) g exactly.
+    # Constant gradient: m_t = (1 - b^t) g exactly, and dlopt's
+    # bias_correction gives g back.
     g, m = 2.5, 0.0
     for t in range(1, 200):
-        m = b * m + (1 - b) * g
+        m = optim.update_moment(g, m, b)
         assert m == pytest.approx((1 - b ** t) * g, rel=1e-12)
+        assert optim.bias_correction(m, b, t) == pytest.approx(g,
+                                                               rel=1e-12)
     # Random gradients with mean mu: the average over many runs.
     rng = np.random.default_rng(0)
     G = 1.5 + rng.normal(size=(20000, 10))
     m = np.zeros(20000)
     for t in range(10):
-        m = b * m + (1 - b) * G[:, t]
+        m = optim.update_moment(G[:, t], m, b)
     assert m.mean() == pytest.approx((1 - b ** 10) * 1.5, rel=0.02)
     # Adam's very first step is alpha * sign(g) with the correction.
     th = adam_rule(0.1, 0.9, 0.999, 0.0)(np.array([0.0, 0.0]),
                                           np.array([3.0, -0.2]), {"t": 1})
     np.testing.assert_allclose(th, [-0.1, 0.1], rtol=1e-12)
+    adam = lr_chain(0.1, optim.scale_by_adam(eps=0.0))
+    p = {"w": np.zeros(2)}
+    u, _ = adam.update({"w": np.array([3.0, -0.2])}, adam.init(p), p)
+    np.testing.assert_allclose(u["w"], [-0.1, 0.1], rtol=1e-12)
+    # without the correction the first step is (1 - b1)/sqrt(1 - b2) lr
+    raw = lr_chain(0.1, optim.scale_by_adam(eps=0.0, bias_correction=False))
+    u, _ = raw.update({"w": np.array([3.0, -0.2])}, raw.init(p), p)
+    np.testing.assert_allclose(np.abs(u["w"]), 0.1 * 0.1 / math.sqrt(1e-3),
+                               rtol=1e-12)
 
 
 @covers("eq-ch05-nadam")
@@ -241,6 +281,9 @@ def test_nadam_as_printed_matches_torch(seed, lr, b1, b2):
         torch.set_default_dtype(old)
     np.testing.assert_allclose(book_path(rule, theta0, grad), ref,
                                rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(
+        dlopt_path(lr_chain(lr, optim.scale_by_nadam(b1, b2)), theta0,
+                   grad), ref, rtol=1e-10, atol=1e-12)
 
 
 @covers("eq-ch05-adam-l2")
@@ -252,6 +295,10 @@ def test_adam_weight_decay_is_coupled_l2(wd):
     np.testing.assert_allclose(
         book_path(adam_rule(1e-2, 0.9, 0.999, 1e-8, wd), theta0, grad),
         ref, rtol=1e-10, atol=1e-12)
+    coupled = lr_chain(1e-2, optim.add_decayed_weights(wd),   # before
+                       optim.scale_by_adam())
+    np.testing.assert_allclose(dlopt_path(coupled, theta0, grad), ref,
+                               rtol=1e-10, atol=1e-12)
     # ... and it is not AdamW.
     other = torch_path(torch.optim.AdamW, theta0, grad, lr=1e-2,
                        weight_decay=wd)
@@ -267,6 +314,10 @@ def test_adamw_as_printed_matches_torch(wd, lr):
     np.testing.assert_allclose(
         book_path(adam_rule(lr, 0.9, 0.999, 1e-8, wd, decoupled=True),
                   theta0, grad), ref, rtol=1e-10, atol=1e-12)
+    decoupled = lr_chain(lr, optim.scale_by_adam(),
+                         optim.add_decayed_weights(wd))       # after
+    np.testing.assert_allclose(dlopt_path(decoupled, theta0, grad), ref,
+                               rtol=1e-10, atol=1e-12)
 
 
 def test_chapter_decay_experiment_shows_the_difference():

@@ -89,6 +89,26 @@ BASE = {
                   "mu_product": "mu_product"}),
     "adamw": (lambda lr: O.adamw(lr), lambda p, lr: T.AdamW(p, lr), 1e-3,
               {"exp_avg": "mu", "exp_avg_sq": "nu", "step": "count"}),
+    "adam_maximize_eps0": (
+        lambda lr: O.adam(lr, eps=0.0, weight_decay=0.1, maximize=True),
+        lambda p, lr: T.Adam(p, lr, eps=0.0, weight_decay=0.1,
+                             maximize=True), 1e-3,
+        {"exp_avg": "mu", "exp_avg_sq": "nu"}),
+    "sgd_maximize": (
+        lambda lr: O.sgd(lr, momentum=0.9, weight_decay=0.1, maximize=True),
+        lambda p, lr: T.SGD(p, lr, momentum=0.9, weight_decay=0.1,
+                            maximize=True), 1e-3,
+        {"momentum_buffer": "trace"}),
+    "adamw_maximize": (
+        lambda lr: O.adamw(lr, weight_decay=0.2, maximize=True),
+        lambda p, lr: T.AdamW(p, lr, weight_decay=0.2, maximize=True), 1e-3,
+        {"exp_avg": "mu", "exp_avg_sq": "nu"}),
+    "nadam_decoupled": (
+        lambda lr: O.nadam(lr, weight_decay=0.1,
+                           decoupled_weight_decay=True),
+        lambda p, lr: T.NAdam(p, lr, weight_decay=0.1,
+                              decoupled_weight_decay=True), 2e-3,
+        {"exp_avg": "mu", "exp_avg_sq": "nu", "mu_product": "mu_product"}),
     "adamw_amsgrad": (
         lambda lr: O.adamw(lr, weight_decay=0.3, amsgrad=True),
         lambda p, lr: T.AdamW(p, lr, weight_decay=0.3, amsgrad=True), 1e-2,
@@ -207,173 +227,115 @@ def test_numpy_and_torch_tensors_same_trajectory(name):
                                    atol=1e-14)
 
 
-INPLACE = {
+CHUNKED = {
     **{n: BASE[n][0] for n in BASE},
-    "l1_clip_sgd": lambda lr: O.chain(
-        O.clip_by_global_norm(1.0), O.add_l1(0.01), O.trace(0.9),
+    "l1_sgd": lambda lr: O.chain(
+        O.add_l1(0.01, mask=lambda k: k.startswith("W")), O.trace(0.9),
         O.scale(0.5), O.scale_by_learning_rate(lr)),
     "rss_sched": lambda lr: O.chain(O.scale_by_rss(0.1),
                                     O.scale_by_learning_rate(
                                         S.cosine(lr, 10))),
     "rms_plain_mom": lambda lr: O.rmsprop(lr, momentum=0.5),
+    "adam_no_bias_correction": lambda lr: O.chain(
+        O.scale_by_adam(bias_correction=False),
+        O.scale_by_learning_rate(lr)),
 }
 
 
+def _copy_tree(state):
+    if isinstance(state, dict):
+        return {k: v.copy() for k, v in state.items()}
+    if hasattr(state, "_fields"):
+        return type(state)(*(_copy_tree(s) for s in state))
+    if isinstance(state, tuple):
+        return tuple(_copy_tree(s) for s in state)
+    return state
+
+
+def _assert_same_tree(a, b, msg=""):
+    if isinstance(a, dict):
+        assert a.keys() == b.keys(), msg
+        for k in a:
+            np.testing.assert_array_equal(a[k], b[k], err_msg=f"{msg} {k}")
+            assert a[k].dtype == b[k].dtype, msg
+    elif isinstance(a, tuple):
+        assert type(a) is type(b) and len(a) == len(b), msg
+        for x, y in zip(a, b):
+            _assert_same_tree(x, y, msg)
+    else:
+        assert a == b, msg
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("name", sorted(INPLACE))
-def test_inplace_identical_to_pure(name, dtype, monkeypatch):
-    """Without the BLAS fusion the chunked NumPy kernels are the pure
-    rules bit for bit (the fused path is tested below, with a
-    tolerance)."""
-    monkeypatch.setattr(O, "_FUSED_AXPY", False)
+@pytest.mark.parametrize("name", sorted(CHUNKED))
+def test_chunked_step_is_the_pure_step(name, dtype):
+    """``step`` on chunks (tiny ones here, so every boundary case is
+    hit) gives the pure path's params and state bit for bit, and leaves
+    the params, grads and state it was given untouched."""
     lr = BASE[name][2] if name in BASE else 0.05
-    opt = INPLACE[name](lr)
+    opt = CHUNKED[name](lr)
     pure = {k: v.astype(dtype) for k, v in _init_params().items()}
     fast = {k: v.copy() for k, v in pure.items()}
-    ids = {k: id(v) for k, v in fast.items()}
     s_pure, s_fast = opt.init(pure), opt.init(fast)
     for t, g in enumerate(_grad_seq()[:25]):
         g = {k: v.astype(dtype) for k, v in g.items()}
-        g_copy = {k: v.copy() for k, v in g.items()}
-        pure, s_pure = O.step(opt, pure, g, s_pure)
-        # tiny chunks and 2 threads exercise the chunk boundaries
-        fast, s_fast = O.step(opt, fast, g, s_fast, inplace=True,
-                              threads=2, chunk=5)
-        for k in pure:
-            np.testing.assert_array_equal(fast[k], pure[k],
-                                          err_msg=f"{name} {k} step {t}")
-            np.testing.assert_array_equal(g[k], g_copy[k])  # grads intact
-    assert {k: id(v) for k, v in fast.items()} == ids  # really in place
-    for field in ("mu", "nu", "trace", "sum_of_squares", "count"):
-        try:
-            a, b = O.get_state(s_pure, field), O.get_state(s_fast, field)
-        except KeyError:
-            continue
-        if isinstance(a, dict):
-            for k in a:
-                np.testing.assert_array_equal(a[k], b[k])
+        before = _copy_tree((fast, g, s_fast))
+        pure, s_pure = O.step(opt, pure, g, s_pure, chunk=0)
+        new, s_new = O.step(opt, fast, g, s_fast, chunk=5,
+                            threads=1 + t % 2)
+        _assert_same_tree((fast, g, s_fast), before, f"{name}: inputs")
+        _assert_same_tree(new, pure, f"{name} params step {t}")
+        _assert_same_tree(s_new, s_pure, f"{name} state step {t}")
+        fast, s_fast = new, s_new
+
+
+def test_chunked_step_recycles_only_free_buffers():
+    """The pool reuses a buffer only when nothing refers to it: a state
+    (or a view of it) that the caller keeps is never overwritten."""
+    opt = O.adam(0.1)
+    n = 1 << 19                           # 2 MB of float32: pooled
+    p = {"w": np.zeros(n, np.float32)}
+    s = opt.init(p)
+    kept, views = [], []
+    for t in range(6):
+        g = {"w": np.full(n, float(t + 1), np.float32)}
+        p, s = O.step(opt, p, g, s, chunk=1 << 17)
+        if t < 3:
+            kept.append(_copy_tree((p, s)))
+            views.append((p, s) if t == 0 else (p["w"][::7], s))
+    from dlopt.optim import chunked
+    assert any(len(b) >= 3 for b in chunked._POOL.values())  # pooled
+    for t, (k, v) in enumerate(zip(kept, views)):
+        if t == 0:
+            _assert_same_tree(v, k, "kept state changed")
         else:
-            assert a == b
-
-
-BIG = {"W": (40, 37), "b": (37,)}     # long enough for BLAS's SIMD loop
-
-
-def _big(rng, dtype):
-    return {k: rng.normal(size=s).astype(dtype) for k, s in BIG.items()}
-
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("name", sorted(INPLACE))
-def test_inplace_fused_close_to_pure(name, dtype):
-    """The default fast path ends with one BLAS axpy, ``theta += a x``,
-    a fused multiply-add: one rounding where the pure path rounds
-    ``a x`` and then the sum.  So it may differ in the last bits (FMA
-    rounding), by at most half an ulp of ``a x`` per step: measured
-    <= 8 eps after 25 steps; asserted <= 32 eps * max|theta|."""
-    lr = BASE[name][2] if name in BASE else 0.05
-    opt = INPLACE[name](lr)
-    rng = np.random.default_rng(3)
-    pure = _big(rng, dtype)
-    fast = {k: v.copy() for k, v in pure.items()}
-    s_pure, s_fast = opt.init(pure), opt.init(fast)
-    eps = np.finfo(dtype).eps
-    for t in range(25):
-        g = _big(rng, dtype)
-        pure, s_pure = O.step(opt, pure, g, s_pure)
-        fast, s_fast = O.step(opt, fast, g, s_fast, inplace=True,
-                              threads=2, chunk=300)
-        for k in pure:
-            assert fast[k].dtype == dtype
-            tol = 32 * eps * max(1.0, float(np.abs(pure[k]).max()))
-            np.testing.assert_allclose(fast[k], pure[k], rtol=0, atol=tol,
-                                       err_msg=f"{name} {k} step {t}")
-    for field in ("mu", "nu", "trace", "sum_of_squares"):
-        try:
-            a, b = O.get_state(s_pure, field), O.get_state(s_fast, field)
-        except KeyError:
-            continue
-        for k in a or ():
-            tol = 32 * eps * max(1.0, float(np.abs(a[k]).max()))
-            np.testing.assert_allclose(b[k], a[k], rtol=0, atol=tol)
-
-
-def test_axpy_is_one_rounding():
-    """``_axpy`` on float64 uses BLAS daxpy; every element is either the
-    correctly rounded ``y + a x`` (fused) or the pure path's
-    ``y + round(a x)``, nothing else."""
-    from fractions import Fraction
-    rng = np.random.default_rng(4)
-    x, y0 = rng.normal(size=1024), rng.normal(size=1024)
-    a = -0.0123
-    assert O._axpy_fn(x, y0) is not None       # scipy's BLAS is used
-    y = y0.copy()
-    O._axpy(a, x, y, None)
-    fused = np.array([float(Fraction(yi) + Fraction(a) * Fraction(xi))
-                      for xi, yi in zip(x, y0)])
-    two = y0 + a * x
-    assert np.all((y == fused) | (y == two))
-    assert np.any(y != two) or np.array_equal(fused, two)
-    # a = 0 and other dtypes take the exact NumPy route
-    y = y0.copy()
-    with np.errstate(invalid="ignore"):
-        O._axpy(0.0, np.full(1024, np.inf), y, np.empty(1024))
-    assert np.isnan(y).all()
-    x16, y16 = x.astype(np.float16), y0.astype(np.float16)
-    ref = y16 + np.float16(a) * x16
-    O._axpy(a, x16, y16, np.empty_like(y16))
-    np.testing.assert_array_equal(y16, ref)
-
-
-def test_blas_single_threaded_during_step_only(monkeypatch):
-    """Inside a step BLAS runs on one thread (a threaded axpy per chunk
-    is far slower); the user's setting is restored afterwards."""
-    threadpoolctl = pytest.importorskip("threadpoolctl")
-
-    def blas_threads():
-        return [i["num_threads"] for i in threadpoolctl.threadpool_info()
-                if i["user_api"] == "blas"]
-    seen = []
-    saxpy = O._load_blas()[np.dtype(np.float32)]
-
-    def spy(x, y, a):
-        seen.append(blas_threads())
-        return saxpy(x, y, a=a)
-    monkeypatch.setitem(O._BLAS, np.dtype(np.float32), spy)
-    opt = O.sgd(0.1, momentum=0.9)
-    p = {"w": np.ones(50_000, np.float32)}
-    g = {"w": np.full(50_000, 2.0, np.float32)}
-    with threadpoolctl.threadpool_limits(2, user_api="blas"):
-        before = blas_threads()
-        p, s = O.step(opt, p, g, opt.init(p), inplace=True)
-        assert blas_threads() == before
-    assert seen and all(set(t) == {1} for t in seen)
-    np.testing.assert_allclose(p["w"], 1.0 - 0.1 * 2.0, rtol=1e-6)
+            np.testing.assert_array_equal(v[0], k[0]["w"][::7])
+            _assert_same_tree(v[1], k[1], "kept state changed")
 
 
 FAST_VS_TORCH = ["sgd_lr", "sgd_momentum", "sgd_nesterov", "sgd_wd",
-                 "adam", "adam_wd", "adamw"]
+                 "adam", "adam_wd", "adamw", "nadam", "rmsprop_momentum"]
+BIG = {"W": (40, 37), "b": (37,)}
 
 
 @pytest.mark.parametrize("name", FAST_VS_TORCH)
-def test_fast_path_matches_torch(name):
-    """The in-place fast path (float64) against torch.optim: params and
-    state at every step, as for the pure path."""
+def test_chunked_step_matches_torch(name):
+    """The chunked path (float64) against torch.optim: params and state
+    at every step, as for the pure path."""
     ours_f, torch_f, lr, smap = BASE[name]
     opt = ours_f(lr)
     rng = np.random.default_rng(5)
-    params = _big(rng, np.float64)
+    params = {k: rng.normal(size=s) for k, s in BIG.items()}
     tparams = {k: torch.nn.Parameter(torch.tensor(v))
                for k, v in params.items()}
     topt = torch_f(list(tparams.values()), lr)
     state = opt.init(params)
     for t in range(STEPS):
-        g = _big(rng, np.float64)
+        g = {k: rng.normal(size=s) for k, s in BIG.items()}
         for k, p in tparams.items():
             p.grad = torch.tensor(g[k])
         topt.step()
-        params, state = O.step(opt, params, g, state, inplace=True,
-                               chunk=500)
+        params, state = O.step(opt, params, g, state, chunk=500)
         for k, p in tparams.items():
             np.testing.assert_allclose(
                 params[k], p.detach().numpy(), rtol=1e-9, atol=1e-12,
@@ -381,16 +343,22 @@ def test_fast_path_matches_torch(name):
         _compare_state(topt, tparams, state, smap, t + 1)
 
 
-def test_inplace_falls_back_for_torch_tensors():
+def test_step_on_torch_tensors_and_unchunkable_transforms():
     opt = O.adam(0.01)
     p = {k: torch.tensor(v) for k, v in _init_params().items()}
-    ref = {k: v.clone() for k, v in p.items()}
-    s1, s2 = opt.init(p), opt.init(ref)
     g = {k: torch.tensor(v) for k, v in _grad_seq()[0].items()}
-    p, s1 = O.step(opt, p, g, s1, inplace=True)
-    ref, s2 = O.step(opt, ref, g, s2)
+    new, _ = O.step(opt, p, g, opt.init(p), chunk=5)
+    u, _ = opt.update(g, opt.init(p), p)
     for k in p:
-        assert torch.equal(p[k], ref[k])
+        assert torch.equal(new[k], p[k] + u[k])
+    # the global norm needs every key at once: never chunked
+    clip = O.chain(O.clip_by_global_norm(1.0), O.scale_by_learning_rate(1))
+    assert not clip.chunkable
+    pn = _init_params()
+    gn = {k: 10 * v for k, v in _grad_seq()[0].items()}
+    new, _ = O.step(clip, pn, gn, clip.init(pn), chunk=5)
+    norm = math.sqrt(sum(float(((pn[k] - new[k]) ** 2).sum()) for k in pn))
+    assert math.isclose(norm, 1.0, rel_tol=1e-5)
 
 
 def test_l1_and_clip_pure_formulas():
@@ -418,8 +386,10 @@ def test_l1_and_clip_pure_formulas():
     (lambda: O.adam(1e-3, betas=(1.0, 0.999)), r"b1 \(betas\[0\]\)"),
     (lambda: O.adam(1e-3, betas=(0.9, -0.1)), r"b2 \(betas\[1\]\)"),
     (lambda: O.nadam(1e-3, betas=(0.9, 1.5)), r"b2 \(betas\[1\]\)"),
-    (lambda: O.adam(1e-3, eps=0.0), "eps must be > 0"),
-    (lambda: O.rmsprop(1e-3, alpha=1.0), "alpha must be in"),
+    (lambda: O.adam(1e-3, eps=-1e-8), "eps must be >= 0"),
+    (lambda: O.rmsprop(1e-3, alpha=-0.5), "alpha must be >= 0"),
+    (lambda: O.sgd(1e-3, momentum=-0.5), "momentum must be >= 0"),
+    (lambda: O.adamw(1e-3, mask=3), "mask must be"),
     (lambda: O.sgd(0.1, nesterov=True), "nesterov"),
     (lambda: O.sgd(0.1, momentum=0.9, dampening=0.1, nesterov=True),
      "nesterov"),
@@ -460,11 +430,11 @@ def test_nonfinite_gradient_is_reported(bad):
     for opt in (O.sgd(0.1), O.adam(), O.adamw(), O.nadam()):
         with pytest.raises(FloatingPointError, match=r"grads\['b'\]"):
             _one_update(opt, grads, params)
-        before = {k: v.copy() for k, v in params.items()}
+        state = opt.init(params)
+        before = _copy_tree((params, state))
         with pytest.raises(FloatingPointError, match=r"grads\['b'\]"):
-            O.step(opt, params, grads, opt.init(params), inplace=True)
-        for k in params:     # nothing was touched
-            np.testing.assert_array_equal(params[k], before[k])
+            O.step(opt, params, grads, state, chunk=2)
+        _assert_same_tree((params, state), before)  # nothing was touched
     # the check can be switched off; then it propagates (documented)
     u, _ = _one_update(O.sgd(0.1, check_finite=False), grads, params)
     assert not np.isfinite(u["b"][1])
@@ -489,13 +459,6 @@ def test_decayed_weights_needs_params():
         t.update({"w": np.ones(2)}, t.init({"w": np.ones(2)}))
 
 
-def test_clip_must_be_first_inplace():
-    opt = O.chain(O.scale(2.0), O.clip_by_global_norm(1.0))
-    p = {"w": np.ones(3)}
-    with pytest.raises(ValueError, match="must come first"):
-        O.step(opt, p, {"w": np.ones(3)}, opt.init(p), inplace=True)
-
-
 def test_chain_rejects_non_transformations():
     with pytest.raises(TypeError, match="chain argument 1"):
         O.chain(O.scale(1.0), lambda g: g)
@@ -509,3 +472,150 @@ def test_first_step_is_t_equal_1():
     u, s = opt.update(g, opt.init(p), p)
     np.testing.assert_allclose(u["w"], -0.1 * np.sign(g["w"]), rtol=1e-6)
     assert O.get_state(s, "count") == 1
+
+
+@pytest.mark.parametrize("make,torch_make", [
+    (lambda m: O.adamw(1e-2, weight_decay=0.3, mask=m),
+     lambda groups: T.AdamW(groups, 1e-2)),
+    (lambda m: O.sgd(0.05, momentum=0.9, weight_decay=0.3, mask=m),
+     lambda groups: T.SGD(groups, 0.05, momentum=0.9)),
+])
+def test_weight_decay_mask_is_torch_param_groups(make, torch_make):
+    """Decay the weights, not the biases: a mask on the keys is torch's
+    two parameter groups (weight_decay 0 for the biases)."""
+    for mask in (lambda k: k.startswith("W"), {"W1", "W2"},
+                 {"W1": True, "W2": True, "b1": False}):
+        opt = make(mask)
+        params = _init_params()
+        tp = {k: torch.nn.Parameter(torch.tensor(v))
+              for k, v in params.items()}
+        wd = 0.3
+        topt = torch_make([
+            {"params": [tp["W1"], tp["W2"]], "weight_decay": wd},
+            {"params": [tp["b1"], tp["b2"]], "weight_decay": 0.0}])
+        state = opt.init(params)
+        for g in _grad_seq()[:20]:
+            for k, p in tp.items():
+                p.grad = torch.tensor(g[k])
+            topt.step()
+            params, state = O.step(opt, params, g, state)
+        for k in params:
+            np.testing.assert_allclose(params[k], tp[k].detach().numpy(),
+                                       rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("params,grads,err,match", [
+    ({"w": np.ones(3, int)}, None, TypeError,
+     r"params\['w'\] has non-floating dtype int"),
+    ({"w": [1.0, 2.0]}, None, TypeError, r"params\['w'\] is a list"),
+    ({"w": np.ones(3)}, {"w": np.ones(3, complex)}, TypeError,
+     r"grads\['w'\] has complex dtype"),
+    ({"w": np.ones(3)}, {"w": np.ones(3, np.float32)}, TypeError,
+     r"grads\['w'\] has dtype float32.*mixed precision"),
+    ({"w": np.ones(3)}, {"w": [1.0, 2.0, 3.0]}, TypeError,
+     r"grads\['w'\] is a list"),
+    ({"w": np.ones(3)}, {"w": np.ones(3, bool)}, TypeError,
+     r"grads\['w'\] has non-floating dtype bool"),
+])
+def test_bad_inputs_are_named_and_nothing_changes(params, grads, err, match):
+    for opt in (O.sgd(0.1, momentum=0.9), O.adam(), O.adamw(), O.nadam(),
+                O.adagrad(), O.rmsprop(centered=True)):
+        if grads is None:
+            with pytest.raises(err, match=match):
+                opt.init(params)
+            continue
+        state = opt.init(params)
+        before = _copy_tree((params, state))
+        for chunk in (0, 1):
+            with pytest.raises(err, match=match):
+                O.step(opt, params, grads, state, chunk=chunk)
+        _assert_same_tree((params, state), before)
+
+
+def test_zero_dimensional_params_stay_arrays():
+    for opt in (O.sgd(0.1, momentum=0.9), O.adam(0.1), O.nadam(0.1),
+                O.rmsprop(0.1, centered=True), O.adagrad(0.1)):
+        p = {"a": np.array(1.0), "b": np.array([1.0, 2.0])}
+        s = opt.init(p)
+        for chunk in (0, 1):
+            new, s2 = O.step(opt, p, {"a": np.array(0.5),
+                                      "b": np.ones(2)}, s, chunk=chunk)
+            assert isinstance(new["a"], np.ndarray) and new["a"].shape == ()
+            for f in ("mu", "nu", "trace", "sum_of_squares"):
+                try:
+                    v = O.get_state(s2, f)
+                except KeyError:
+                    continue
+                assert isinstance(v["a"], np.ndarray) and v["a"].shape == ()
+
+
+def test_chain_checks_its_state():
+    opt = O.adam(0.1)
+    p = {"w": np.ones(3)}
+    g = {"w": np.ones(3)}
+    with pytest.raises(TypeError, match="chain of 3 transforms got a tuple "
+                                        "of 2"):
+        opt.update(g, opt.init(p)[:2], p)
+    with pytest.raises(TypeError, match="scale_by_adam got a state of type "
+                                        "TraceState"):
+        s = opt.init(p)
+        opt.update(g, (s[0], O.TraceState(0, {"w": np.zeros(3)}), s[2]), p)
+    with pytest.raises(ValueError, match=r"scale_by_adam: state\['w'\] has "
+                                         r"shape \(2,\)"):
+        s = O.replace_state(opt.init(p), mu={"w": np.zeros(2)})
+        opt.update(g, s, p)
+
+
+def test_state_by_name_injects_torch_state():
+    """A state built from torch's names continues exactly as torch."""
+    params = _init_params()
+    tp = {k: torch.nn.Parameter(torch.tensor(v)) for k, v in params.items()}
+    topt = T.Adam(list(tp.values()), 1e-2)
+    seq = _grad_seq()
+    for g in seq[:10]:
+        for k, p in tp.items():
+            p.grad = torch.tensor(g[k])
+        topt.step()
+    st = {k: topt.state[p] for k, p in tp.items()}
+    opt = O.adam(1e-2)
+    p0 = {k: v.detach().numpy().copy() for k, v in tp.items()}
+    fresh = opt.init(p0)
+    state = O.replace_state(
+        fresh, count=int(st["W1"]["step"]),
+        mu={k: s["exp_avg"].numpy().copy() for k, s in st.items()},
+        nu={k: s["exp_avg_sq"].numpy().copy() for k, s in st.items()})
+    assert O.get_state(fresh, "count") == 0          # not mutated
+    assert O.get_state(state, "count") == 10
+    with pytest.raises(KeyError, match="no state field"):
+        O.replace_state(fresh, exp_avg=0)
+    p = p0
+    for g in seq[10:20]:
+        for k, t in tp.items():
+            t.grad = torch.tensor(g[k])
+        topt.step()
+        p, state = O.step(opt, p, g, state)
+    for k in p:
+        np.testing.assert_allclose(p[k], tp[k].detach().numpy(), rtol=1e-9)
+
+
+def test_student_optimizer_is_the_same_kind_of_object():
+    def my_sgd(lr):
+        def init(params):
+            return ()
+
+        def update(grads, state, params=None):
+            return {k: -lr * g for k, g in grads.items()}, state
+        return O.GradientTransformation(init, update)
+    p = _init_params()
+    g = _grad_seq()[0]
+    a, _ = O.step(my_sgd(0.1), p, g, ())
+    b, _ = O.step(O.sgd(0.1), p, g, O.sgd(0.1).init(p))
+    _assert_same_tree(a, b)
+    # it did not promise to be elementwise, so step never slices it
+    seen = []
+
+    def spy(grads, state, params=None):
+        seen.append({k: v.shape for k, v in grads.items()})
+        return {k: 0 * v for k, v in grads.items()}, state
+    O.step(O.GradientTransformation(lambda p: (), spy), p, g, (), chunk=5)
+    assert seen == [{k: v.shape for k, v in p.items()}]

@@ -100,3 +100,31 @@ def test_divergence_is_reported():
     with pytest.raises((FloatingPointError,), match="loss is|grads"):
         T.fit(P0, mse, (X * 1e3, Y), O.sgd(10.0, check_finite=True),
               epochs=50, batch_size=200)
+
+
+def test_evaluation_mode_reaches_a_train_parameter():
+    """A loss with a ``train`` parameter is called with train=True on
+    the batches and train=False for the validation loss."""
+    calls = []
+
+    def loss(params, Xb, yb, train=True):
+        calls.append((train, len(Xb)))
+        L, g = mse(params, Xb, yb)
+        return (L + (1.0 if train else 0.0)), g
+    _, h = T.fit(P0, loss, (X, Y), O.sgd(0.01), epochs=2, batch_size=64,
+                 val=(X[:10], Y[:10]), progress=False)
+    assert {t for t, n in calls if n == 10} == {False}
+    assert {t for t, n in calls if n != 10} == {True}
+    ref = mse(P0, X[:10], Y[:10])[0]         # eval loss has no +1
+    assert h.val_loss[0] < h.loss[0] and abs(h.val_loss[0] - ref) < 1.0
+
+
+def test_fit_takes_a_students_transformation():
+    def my_sgd(lr):
+        def update(grads, state, params=None):
+            return {k: -lr * g for k, g in grads.items()}, state
+        return O.GradientTransformation(lambda p: (), update)
+    a, _ = T.fit(P0, mse, (X, Y), my_sgd(0.1), epochs=3, progress=False)
+    b, _ = T.fit(P0, mse, (X, Y), O.sgd(0.1), epochs=3, progress=False)
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k])
