@@ -43,7 +43,7 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbclient.util import ensure_async, run_sync
 from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute
-from traitlets import Dict, Integer
+from traitlets import Bool, Dict, Integer
 
 from coursekit import judge, nbmeta, pipeline
 from coursekit.remote import Student, StudentStop
@@ -88,10 +88,15 @@ class CappedIOPub(AsyncZMQSocketChannel):
     client = None
     dropped = 0
     _monitor = None
+    _n = 0
 
     def _watch(self):
-        sync = zmq.Socket.shadow(self.socket.underlying)
-        self._monitor = sync.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+        CappedIOPub._n += 1
+        addr = f"inproc://coursekit-iopub-monitor-{os.getpid()}-{self._n}"
+        self.socket.monitor(addr, zmq.EVENT_DISCONNECTED)
+        ctx = zmq.Context.shadow(self.socket.context.underlying)
+        self._monitor = ctx.socket(zmq.PAIR)
+        self._monitor.connect(addr)
 
     def _heal(self):
         if self._monitor is None:
@@ -104,6 +109,7 @@ class CappedIOPub(AsyncZMQSocketChannel):
         self.dropped += 1
         try:
             self._monitor.close(linger=0)
+            self.socket.disable_monitor()
             self.socket.close(linger=0)
         except zmq.ZMQError:
             pass
@@ -114,12 +120,12 @@ class CappedIOPub(AsyncZMQSocketChannel):
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             self._heal()
-            left = 0.2 if deadline is None else min(
-                0.2, deadline - time.monotonic())
-            if left < 0:
-                raise queue.Empty
+            left = 0.2 if deadline is None else max(0.0, min(
+                0.2, deadline - time.monotonic()))
             if await self.socket.poll(int(left * 1000)):
                 return await self._recv()
+            if deadline is not None and time.monotonic() >= deadline:
+                raise queue.Empty
 
     async def msg_ready(self):
         self._heal()
@@ -249,6 +255,9 @@ class SandboxedExecute(Execute):
     sandbox_settings = Dict(
         {}, help="Overrides for coursekit.sandbox (memory_mb, cpu_seconds,"
         " ...)").tag(config=True)
+    # Output lost on the way (an oversized message, see CappedIOPub) is
+    # no reason to stop a notebook: the reply says how the cell ended.
+    raise_on_iopub_timeout = Bool(False).tag(config=True)
 
     def __init__(self, *args, **kwargs):
         kwargs["kernel_manager_class"] = SandboxKernelManager
@@ -433,7 +442,8 @@ class SandboxedExecute(Execute):
                 f"has been told (this is not your mistake)"))
         else:
             self._check_deadline = time.monotonic() + self.check_timeout
-            student = Student(self._kernel_eval, timeout=self.call_timeout)
+            student = Student(self._kernel_eval, timeout=self.call_timeout,
+                              memo=self._memo)
             rng = np.random.default_rng([self._seed, self._cells_judged])
             verdict = judge.run_check(fn, student, rng)
             if self._dead and verdict.passed:
@@ -474,5 +484,6 @@ class SandboxedExecute(Execute):
         self._dead = ""
         self._out_used = {}
         self._dropped = 0
+        self._memo = {}
         self._check_deadline = time.monotonic()
         return super().preprocess(nb, resources, km)

@@ -13,7 +13,8 @@ the sandboxed kernel and returns plain data; ``rng`` is a generator seeded
 per submission from a seed the kernel never sees. The check runs in the
 grader's process: its references (PyTorch in float64, dlopt), expected
 values and mistakes never enter the kernel. It passes by returning,
-awards partial credit by returning a fraction in [0, 1], and fails by
+awards partial credit by returning a fraction in [0, 1] (or a pair
+``(fraction, message)``), and fails by
 raising :class:`dlopt.grading.Feedback` (or any exception): the message is
 what the student reads. Inside ``with hidden():`` a failure is labelled a
 hidden check; ``show(X=X, ...)`` adds the inputs to a failure's message
@@ -120,12 +121,15 @@ def run_check(fn, student, rng) -> Verdict:
         return Verdict(False, None, _message(exc, Feedback))
     if out is None or out is True:
         return Verdict(True)
+    message = ""
+    if isinstance(out, tuple) and len(out) == 2:   # (fraction, why)
+        out, message = out
     try:
         frac = float(out)
     except (TypeError, ValueError):
         return Verdict(True)
     frac = min(max(frac, 0.0), 1.0)
-    return Verdict(frac >= 1.0, frac, "")
+    return Verdict(frac >= 1.0, frac, str(message)[:6000])
 
 
 def _message(exc, Feedback) -> str:

@@ -131,9 +131,12 @@ def __coursekit_make_harness__():
                 result = target
             return answer({"ok": enc(result)})
         except BaseException as exc:
-            tb = traceback.format_exception(type(exc), exc,
-                                            exc.__traceback__)
-            lines = [ln for ln in "".join(tb).splitlines()
+            tb = exc.__traceback__
+            while tb is not None and tb.tb_frame.f_code.co_name in (
+                    "harness", "dec", "enc", "answer"):
+                tb = tb.tb_next     # the harness's own frames
+            lines = [ln for ln in "".join(traceback.format_exception(
+                type(exc), exc, tb)).splitlines()
                      if "__coursekit" not in ln][-8:]
             try:
                 msg = str(exc)
@@ -196,9 +199,9 @@ class Ref:
         self._student, self._ref = student, ref
         self.type_name, self.is_callable = type_name, is_callable
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, *args, _timeout=None, **kwargs):
         return self._student._request("call", {"ref": self._ref}, args,
-                                      kwargs)
+                                      kwargs, _timeout)
 
     def attr(self, name: str):
         return self._student._request("get", {"attr": [{"ref": self._ref},
@@ -368,11 +371,14 @@ class Student:
     it runs ``code`` silently and returns the text of ``expr``.
     """
 
-    def __init__(self, execute, timeout: float = 30.0):
+    def __init__(self, execute, timeout: float = 30.0, memo=None):
         self._execute = execute
         self.timeout = timeout
         self.calls = 0
         self._installed = False
+        #: grader-side memory shared by the checks of one submission
+        #: (e.g. a model trained once, judged by several cells)
+        self.memo = {} if memo is None else memo
 
     # -- transport ----------------------------------------------------
     def install(self) -> None:
@@ -421,6 +427,14 @@ class Student:
     def call(self, name: str, *args, _timeout=None, **kwargs):
         return self._request("call", {"name": name}, args, kwargs,
                              _timeout)
+
+    def run(self, code: "Code", *args, _timeout=None, **kwargs):
+        """Call public code (``Code(src, define=name)``) in the kernel,
+        e.g. a driver that runs many steps of the student's optimizer and
+        returns the whole trajectory in one round trip."""
+        if not isinstance(code, Code):
+            raise TypeError("S.run takes a coursekit.remote.Code")
+        return self._request("call", encode(code), args, kwargs, _timeout)
 
     def value(self, name: str):
         return self._request("get", {"name": name})
