@@ -524,6 +524,50 @@ def _derivation(X, y, W, b, wrong):
                               b=_lit(b), **code), define="steps")
 
 
+def _step_errors(code, seed=0):
+    """Grader side: each step's relative error against centred
+    differences (the same public text, run here)."""
+    ns = {"np": np}
+    exec(compile(code.src, "<steps>", "exec"), ns)
+    r = np.random.default_rng(seed)
+    errs = []
+    for _, forward, backward, x in ns["steps"]:
+        x = np.array(x, dtype=float)
+        out = forward(x.copy())
+        g = 1.0 if np.ndim(out) == 0 else r.normal(size=np.shape(out))
+        num = np.zeros_like(x)
+        for i in np.ndindex(x.shape):
+            old = x[i]
+            x[i] = old + H
+            fp = float(np.sum(g * forward(x)))
+            x[i] = old - H
+            fm = float(np.sum(g * forward(x)))
+            x[i] = old
+            num[i] = (fp - fm) / (2 * H)
+        a = np.asarray(backward(x.copy(), g), dtype=float)
+        errs.append(float(np.max(np.abs(a - num) / np.maximum(
+            1e-8, np.abs(a) + np.abs(num)))) if a.shape == x.shape
+            else np.inf)
+    return errs
+
+
+def _checkable_derivation(rng, wrong):
+    """Random data on which the correct steps pass a gradient check with
+    a wide margin and the wrong one fails it clearly (rounding noise can
+    swamp a gradient entry that happens to be nearly zero)."""
+    for _ in range(50):
+        N, D, K = (int(v) for v in rng.integers(2, 6, size=3))
+        X, y, W, b = _linear_case(rng, N, D, K)
+        code = _derivation(X, y, W, b, wrong)
+        ok = True
+        for seed in (0, 1):
+            for name, err in zip(NAMES, _step_errors(code, seed)):
+                ok &= err > 1e-3 if name == wrong else err < 1e-7
+        if ok:
+            break
+    return code
+
+
 # Runs in the kernel (public): grades question 5 on its own, with a
 # correct numerical gradient in place of the student's for the call (as
 # the notebook's visible test does), and puts theirs back afterwards.
@@ -561,10 +605,10 @@ def run(failing_step, steps):
 NAMES = ["dL/dP", "dP/dZ", "dZ/dW"]
 
 
-def _check_failing_step(S, fs, X, y, W, b, expected):
+def _check_failing_step(S, fs, steps, expected):
     try:
         got = S._request("call", {"code": _FAILING_DRIVER, "define": "run"},
-                         (fs, _derivation(X, y, W, b, expected)))
+                         (fs, steps))
     except NotImplementedError:
         raise Feedback("failing_step is not implemented yet") from None
     if got is not None and got not in NAMES:
@@ -594,8 +638,8 @@ def test_failing_step(S, rng):
         fs = S.value("failing_step")
     except Exception:
         raise Feedback("failing_step is not defined") from None
-    _check_failing_step(S, fs, *_linear_case(rng, 6, 3, 4), None)
+    _check_failing_step(S, fs, _checkable_derivation(rng, None), None)
     with hidden():
         for wrong in ["dL/dP", "dP/dZ", "dZ/dW", None, "dP/dZ", "dZ/dW"]:
-            N, D, K = (int(v) for v in rng.integers(2, 6, size=3))
-            _check_failing_step(S, fs, *_linear_case(rng, N, D, K), wrong)
+            _check_failing_step(S, fs, _checkable_derivation(rng, wrong),
+                                wrong)
