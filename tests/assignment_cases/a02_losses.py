@@ -150,7 +150,8 @@ STUDENTS = {
         "edit": {"numerical_grad": (
             "def numerical_grad(f, x, h=1e-5):\n"
             "    from dlopt.gradcheck import numerical_gradient\n"
-            "    return numerical_gradient(f, np.array(x, dtype=float), h)\n")},
+            "    return numerical_gradient(f, np.array(x, dtype=float),\n"
+            "                              h)\n")},
         "messages": {"test_numerical_grad": "not available in this "
                                             "assignment"},
     },
