@@ -3,7 +3,8 @@
 Points: test_dW2 2, test_db2 1, test_dW1 2, test_db1 1,
 test_find_wrong_gradients 2. A mistake in delta2 propagates to every
 gradient below it, so it costs all four backward-pass cells, each of
-which names the root cause.
+which names the root cause. Expected totals are computed from the points
+(see assignment_cases/__init__.py).
 """
 
 D2 = "d2 = (Y_hat - Y) / N * Y_hat * (1 - Y_hat)"
@@ -12,7 +13,6 @@ D1 = 'd1 = (d2 @ params["W2"]) * (1 - A1 ** 2)'
 STUDENTS = {
     "missing_sigma_prime": {
         "edit": {"backward": [(D2, "d2 = (Y_hat - Y) / N")]},
-        "score": 2,
         "messages": {"test_dW2": "sigma'(Z2) is missing",
                      "test_db2": "sigma'(Z2) is missing",
                      "test_dW1": "sigma'(Z2) is missing",
@@ -20,42 +20,42 @@ STUDENTS = {
     },
     "missing_1_over_N": {
         "edit": {"backward": [(D2, "d2 = (Y_hat - Y) * Y_hat * (1 - Y_hat)")]},
-        "score": 2,
         "messages": {"test_dW2": "1/N is missing",
+                     "test_db2": "1/N is missing",
+                     "test_dW1": "1/N is missing",
                      "test_db1": "1/N is missing"},
     },
     "sign_flipped": {
         "edit": {"backward": [(D2,
                                "d2 = (Y - Y_hat) / N * Y_hat * (1 - Y_hat)")]},
-        "score": 2,
         "messages": {"test_dW2": "sign is flipped",
-                     "test_dW1": "sign is flipped"},
+                     "test_db2": "sign is flipped",
+                     "test_dW1": "sign is flipped",
+                     "test_db1": "sign is flipped"},
     },
     "article_error_term_dropped": {
         "edit": {"backward": [(D2, "d2 = Y_hat * (1 - Y_hat)")]},
-        "score": 2,
-        "messages": {"test_dW2": "error term (Y_hat - Y)/N is missing"},
+        "messages": {"test_dW2": "error term (Y_hat - Y)/N is missing",
+                     "test_db2": "error term (Y_hat - Y)/N is missing",
+                     "test_dW1": "error term (Y_hat - Y)/N is missing",
+                     "test_db1": "error term (Y_hat - Y)/N is missing"},
     },
     "dW2_missing_transpose": {
         "edit": {"backward": [("dW2 = d2.T @ A1", "dW2 = A1.T @ d2")]},
-        "score": 6,
         "messages": {"test_dW2": "transposed"},
     },
     "db2_summed_over_wrong_axis": {
         "edit": {"backward": [("db2 = d2.sum(axis=0)",
                                "db2 = d2.sum(axis=1)")]},
-        "score": 7,
         "messages": {"test_db2": "wrong axis"},
     },
     "db1_averaged": {
         "edit": {"backward": [("db1 = d1.sum(axis=0)",
                                "db1 = d1.mean(axis=0)")]},
-        "score": 7,
         "messages": {"test_db1": "averaged"},
     },
     "missing_tanh_prime": {
         "edit": {"backward": [(D1, 'd1 = d2 @ params["W2"]')]},
-        "score": 5,
         "messages": {"test_dW1": "tanh'(Z1) is missing",
                      "test_db1": "tanh'(Z1) is missing"},
     },
@@ -63,15 +63,69 @@ STUDENTS = {
         "edit": {"find_wrong_gradients": (
             "def find_wrong_gradients(backward_fn, X, Y, params):\n"
             "    return ['W1', 'W2', 'b1', 'b2']\n")},
-        "score": 6,
         "messages": {"test_find_wrong_gradients": "torch.autograd"},
     },
     "find_ignores_bias_gradients": {
         "edit": {"find_wrong_gradients": [
             ("    for name in sorted(params):",
              "    for name in ['W1', 'W2']:")]},
-        "score": 6,
         "messages": {"test_find_wrong_gradients": "the published "
                                                   "derivation"},
+    },
+    "backward_in_float32": {
+        "edit": {"backward": [("    N = X.shape[0]\n", """    N = X.shape[0]
+    X, Y = X.astype(np.float32), Y.astype(np.float32)
+    params = {k: v.astype(np.float32) for k, v in params.items()}
+    cache = {k: v.astype(np.float32) for k, v in cache.items()}
+""")]},
+        "messages": {f"test_{g}": "compute in float64"
+                     for g in ("dW2", "db2", "dW1", "db1")},
+    },
+    "db1_first_example_only": {
+        # Right for a batch of one only.
+        "edit": {"backward": [("db1 = d1.sum(axis=0)", "db1 = d1[0]")]},
+        "messages": {"test_db1": "first example's delta only"},
+    },
+    "backward_uses_torch": {
+        "edit": {"backward": (
+            "def backward(X, Y, params, cache):\n"
+            "    import torch\n"
+            "    t = {k: torch.tensor(v, requires_grad=True)\n"
+            "         for k, v in params.items()}\n"
+            "    A1 = torch.tanh(torch.tensor(X) @ t['W1'].T + t['b1'])\n"
+            "    Y_hat = torch.sigmoid(A1 @ t['W2'].T + t['b2'])\n"
+            "    L = ((Y_hat - torch.tensor(Y)) ** 2).sum() / (2 * len(X))\n"
+            "    L.backward()\n"
+            "    return {k: v.grad.numpy() for k, v in t.items()}\n")},
+        "messages": {f"test_{g}": "torch is not available"
+                     for g in ("dW2", "db2", "dW1", "db1")},
+    },
+    "find_returns_unsorted": {
+        "edit": {"find_wrong_gradients": [
+            ("    for name in sorted(params):", "    for name in params:")]},
+        "messages": {"test_find_wrong_gradients": "return the names sorted"},
+    },
+    "find_returns_a_tuple": {
+        "edit": {"find_wrong_gradients": [("    return wrong",
+                                           "    return tuple(wrong)")]},
+        "messages": {"test_find_wrong_gradients": "must return a list"},
+    },
+    "find_reads_the_closure": {
+        # A hostile answer: read the mistake's name from the backward
+        # function's closure (where the old hidden tests kept it).
+        "edit": {"find_wrong_gradients": (
+            "def find_wrong_gradients(backward_fn, X, Y, params):\n"
+            "    known = {'b2_mean': ['b2'], 'W1_extra_1_over_N': ['W1'],\n"
+            "             'no_tanh_prime': ['W1', 'b1'],\n"
+            "             'W2_transposed': ['W2']}\n"
+            "    cells = getattr(backward_fn, '__closure__', None) or ()\n"
+            "    for cell in cells:\n"
+            "        if isinstance(cell.cell_contents, str):\n"
+            "            return known.get(cell.cell_contents, [])\n"
+            "    if getattr(backward_fn, '__name__', '') == "
+            "'published_backward':\n"
+            "        return ['W1', 'W2', 'b1', 'b2']\n"
+            "    return []\n")},
+        "messages": {"test_find_wrong_gradients": "with a hidden mistake"},
     },
 }

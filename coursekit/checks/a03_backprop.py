@@ -1,0 +1,341 @@
+"""Trusted checks of assignment 3 (backpropagation by hand).
+
+See :mod:`coursekit.judge`. References are torch.autograd in float64; the
+student's functions run in the sandboxed kernel on fresh inputs from
+``rng``. The backward passes handed to the student's
+``find_wrong_gradients`` are built in the kernel from public code text in
+which the mistake is written: nothing they carry names it.
+"""
+import numpy as np
+import torch
+
+from coursekit.judge import hidden, show
+from coursekit.remote import Code, RList, StudentError
+from dlopt.grading import Feedback, Mistake, to_float_array
+
+KERNEL = {"forbid": ["torch", "functorch", "dlopt.mlp", "dlopt.maps",
+                     "dlopt.autodiff", "dlopt.losses", "dlopt.distill",
+                     "dlopt.train"]}
+NAMES = ["W1", "b1", "W2", "b2"]
+
+
+def _sigmoid(z):
+    e = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def _forward(X, p):
+    Z1 = X @ p["W1"].T + p["b1"]
+    A1 = np.tanh(Z1)
+    Z2 = A1 @ p["W2"].T + p["b2"]
+    Y_hat = _sigmoid(Z2)
+    return Y_hat, {"Z1": Z1, "A1": A1, "Z2": Z2, "Y_hat": Y_hat}
+
+
+def _random_case(rng, N, D, M, K):
+    X, Y = rng.normal(size=(N, D)), rng.uniform(size=(N, K))
+    params = {"W1": rng.normal(size=(M, D)), "b1": 0.5 * rng.normal(size=M),
+              "W2": rng.normal(size=(K, M)), "b2": 0.5 * rng.normal(size=K)}
+    return X, Y, params
+
+
+def _torch_grads(X, Y, params):
+    tp = {name: torch.tensor(value, dtype=torch.float64,
+                             requires_grad=True)
+          for name, value in params.items()}
+    A1 = torch.tanh(torch.from_numpy(X) @ tp["W1"].T + tp["b1"])
+    Y_hat = torch.sigmoid(A1 @ tp["W2"].T + tp["b2"])
+    L = ((Y_hat - torch.from_numpy(Y)) ** 2).sum() / (2 * X.shape[0])
+    L.backward()
+    return {name: t.grad.numpy() for name, t in tp.items()}
+
+
+def _loss_value(X, Y, p):
+    Y_hat, _ = _forward(X, p)
+    return float(np.sum((Y_hat - Y) ** 2) / (2 * X.shape[0]))
+
+
+def _numeric(X, Y, p, name, h=1e-6):
+    """Centred differences of the loss (as dlopt.gradcheck does)."""
+    q = {k: np.array(v, dtype=float) for k, v in p.items()}
+    x, g = q[name], np.zeros_like(q[name])
+    for i in np.ndindex(x.shape):
+        old = x[i]
+        x[i] = old + h
+        fp = _loss_value(X, Y, q)
+        x[i] = old - h
+        fm = _loss_value(X, Y, q)
+        x[i] = old
+        g[i] = (fp - fm) / (2 * h)
+    return g
+
+
+def _rel(a, b):
+    return float(np.max(np.abs(a - b) / np.maximum(1e-8,
+                                                   np.abs(a) + np.abs(b))))
+
+
+def _checkable_case(rng, N, D, M, K):
+    """A random case on which a gradient check of the correct gradients
+    passes with a wide margin (rounding noise in the centred differences
+    swamps gradient entries that happen to be nearly zero)."""
+    for _ in range(50):
+        X, Y, p = _random_case(rng, N, D, M, K)
+        ref = _torch_grads(X, Y, p)
+        if all(_rel(ref[k], _numeric(X, Y, p, k)) < 1e-7 for k in NAMES):
+            break
+    return X, Y, p
+
+
+# -- comparing an answer ----------------------------------------------------
+def _close(got, want, rtol, atol):
+    return got.shape == want.shape and bool(np.all(
+        np.abs(got - want) <= atol + rtol * np.abs(want)))
+
+
+def check(name, got, want, mistakes=(), rtol=1e-7, atol=1e-9, hint=""):
+    """Like dlopt.grading.check_array, with the relative error, the first
+    index that differs, and a word about float32 or Python lists."""
+    if isinstance(got, (list, RList)):
+        raise Feedback(f"{name} is a Python list; return a NumPy array of "
+                       f"shape {np.shape(want)}.")
+    dt = getattr(got, "dtype", None)
+    if isinstance(got, (np.ndarray, np.generic)) and dt.kind == "f" \
+            and dt.itemsize < 8:
+        raise Feedback(f"{name} is {dt} (single or half precision); compute "
+                       f"in float64, NumPy's default (the grader compares "
+                       f"with a float64 reference to about 1e-7).")
+    want = np.asarray(want, dtype=np.float64)
+    g = to_float_array(name, got)
+    if _close(g, want, rtol, atol):
+        return
+    found = []
+    for m in mistakes:
+        if _close(g, m.value, rtol, atol) and m.message not in found:
+            found.append(m.message)
+    if found:
+        raise Feedback(f"{name}: " + " Or: ".join(found))
+    if g.shape != want.shape:
+        raise Feedback(f"{name} has shape {g.shape}; expected {want.shape}: "
+                       f"a gradient has the shape of its parameter. "
+                       f"{hint}".rstrip())
+    bad = ~(np.abs(g - want) <= atol + rtol * np.abs(want))
+    first = tuple(int(k) for k in np.argwhere(bad)[0])
+    scale = max(float(np.max(np.abs(want))), 1e-300)
+    with np.errstate(all="ignore"):
+        rel = float(np.max(np.abs(g - want))) / scale
+    text = (f"{name} is wrong at index {first}: got {g[first]:.10g}, "
+            f"expected {want[first]:.10g} (largest relative error "
+            f"{rel:.1e}).")
+    if np.isfinite(rel) and rel < 1e-4:
+        text += (" That is the precision of float32 arithmetic: compute in "
+                 "float64 throughout.")
+    raise Feedback(f"{text} {hint}".rstrip())
+
+
+# -- 1. the backward pass -----------------------------------------------------
+def _variants(X, Y, p):
+    """Every named mistake, as the full set of gradients it produces."""
+    N = X.shape[0]
+    Z1 = X @ p["W1"].T + p["b1"]
+    A1 = np.tanh(Z1)
+    Yh = _sigmoid(A1 @ p["W2"].T + p["b2"])
+    s2, t1 = Yh * (1 - Yh), 1 - A1 ** 2
+
+    def grads(d2, d1=None, **override):
+        if d1 is None:
+            d1 = (d2 @ p["W2"]) * t1
+        g = {"W2": d2.T @ A1, "b2": d2.sum(axis=0),
+             "W1": d1.T @ X, "b1": d1.sum(axis=0)}
+        g.update(override)
+        return g
+
+    d2 = (Yh - Y) / N * s2
+    d1 = (d2 @ p["W2"]) * t1
+    found = [
+        ("the sign is flipped: the error term is (Y_hat - Y)/N, not "
+         "(Y - Y_hat)/N.", grads(-d2)),
+        ("the 1/N is missing: the loss is a mean over the batch, so "
+         "dL/dY_hat = (Y_hat - Y)/N.", grads(N * d2)),
+        ("sigma'(Z2) is missing: Y_hat = sigma(Z2), so delta2 = "
+         "(Y_hat - Y)/N * sigma'(Z2), with sigma'(Z2) = Y_hat(1 - Y_hat).",
+         grads((Yh - Y) / N)),
+        ("the error term (Y_hat - Y)/N is missing (the source article's "
+         "mistake): delta2 = (Y_hat - Y)/N * sigma'(Z2).", grads(s2 + 0)),
+        ("sigma' was applied to Y_hat instead of Z2: sigma'(Z2) = "
+         "Y_hat(1 - Y_hat).",
+         grads((Yh - Y) / N * _sigmoid(Yh) * (1 - _sigmoid(Yh)))),
+        ("tanh'(Z1) is missing: delta1 = (delta2 W2) * tanh'(Z1), with "
+         "tanh'(Z1) = 1 - A1**2.", grads(d2, d1=d2 @ p["W2"])),
+        ("tanh'(Z1) is 1 - tanh(Z1)**2 = 1 - A1**2, not 1 - Z1**2.",
+         grads(d2, d1=(d2 @ p["W2"]) * (1 - Z1 ** 2))),
+        ("this is the gradient transposed (the shape of W^T): with W of "
+         "shape (out, in), dL/dW2 = delta2^T A1 and dL/dW1 = delta1^T X.",
+         grads(d2, W2=A1.T @ d2, W1=X.T @ d1)),
+        ("the bias gradient is summed over the wrong axis: b is added to "
+         "every example (row), so sum delta over the examples, axis 0.",
+         grads(d2, b2=d2.sum(axis=1), b1=d1.sum(axis=1))),
+        ("you averaged the bias gradient over the batch; the 1/N is "
+         "already inside delta, so sum over axis 0.",
+         grads(d2, b2=d2.mean(axis=0), b1=d1.mean(axis=0))),
+        ("you kept the first example's delta only; b is added to every "
+         "example, so its gradient sums delta over the batch (axis 0).",
+         grads(d2, b2=d2[0], b1=d1[0])),
+    ]
+    if p["W2"].shape[0] == p["W2"].shape[1]:
+        found.append((
+            "delta1 = (delta2 W2) * tanh'(Z1): the forward pass multiplied "
+            "by W2^T, so the backward pass multiplies by W2, untransposed.",
+            grads(d2, d1=(d2 @ p["W2"].T) * t1)))
+    return found
+
+
+def _call_backward(S, X, Y, params):
+    """The student's backward on this case (the cache from a trusted
+    forward pass); it must return a dict with the four names."""
+    _, cache = _forward(X, params)
+    try:
+        grads = S.backward(X, Y, params, cache)
+    except NotImplementedError:
+        raise Feedback("backward is not implemented yet") from None
+    except StudentError as exc:
+        if exc.ename != "ValueError":     # not a shape mismatch
+            raise
+        msg, tb = exc.msg, exc.tb
+        raise Feedback(f"backward raised ValueError: {msg} (check the "
+                       f"shapes: X {X.shape}, W1 {params['W1'].shape}, W2 "
+                       f"{params['W2'].shape})" + (f"\n{tb}" if tb else "")
+                       ) from None
+    if not isinstance(grads, dict) or set(grads) != set(NAMES):
+        raise Feedback("backward must return a dict with the keys "
+                       "'W1', 'b1', 'W2', 'b2'")
+    return grads
+
+
+def _check_gradient(S, name, X, Y, p):
+    got = _call_backward(S, X, Y, p)[name]
+    ref = _torch_grads(X, Y, p)[name]
+    with show(X=X, Y=Y, **p):
+        check(f"dL/d{name}", got, ref,
+              mistakes=[Mistake(v[name], msg)
+                        for msg, v in _variants(X, Y, p)])
+
+
+def _check_cell(S, rng, name):
+    # The visible case again, then fresh ones (one a batch of one).
+    _check_gradient(S, name, *_random_case(rng, 5, 3, 4, 2))
+    with hidden():
+        for N, D, M, K in [(6, 3, 4, 2), (4, 5, 3, 3), (1, 2, 5, 4),
+                           (7, 4, 2, 5)]:
+            _check_gradient(S, name, *_random_case(rng, N, D, M, K))
+
+
+def test_dW2(S, rng):
+    _check_cell(S, rng, "W2")
+
+
+def test_db2(S, rng):
+    _check_cell(S, rng, "b2")
+
+
+def test_dW1(S, rng):
+    _check_cell(S, rng, "W1")
+
+
+def test_db1(S, rng):
+    _check_cell(S, rng, "b1")
+
+
+# -- 2. find the wrong gradients ----------------------------------------------
+# A backward pass with its mistake written into the code (public text).
+_BACKWARD = '''
+def backward(X, Y, params, cache):
+    import numpy as np
+    N = X.shape[0]
+    A1, Yh = cache["A1"], cache["Y_hat"]
+    d2 = (Yh - Y) / N * Yh * (1 - Yh)
+    t1 = @T1@
+    d1 = (d2 @ params["W2"]) * t1
+    return {"W2": @W2@, "b2": @B2@, "W1": @W1@, "b1": d1.sum(axis=0)}
+'''
+_RIGHT = {"@T1@": "1 - A1 ** 2", "@W2@": "d2.T @ A1",
+          "@B2@": "d2.sum(axis=0)", "@W1@": "d1.T @ X"}
+_MISTAKES = {  # name -> (code changed, the parameters it makes wrong)
+    "b2_mean": ({"@B2@": "d2.mean(axis=0)"}, ["b2"]),
+    "W1_extra_1_over_N": ({"@W1@": "d1.T @ X / N"}, ["W1"]),
+    "no_tanh_prime": ({"@T1@": "1.0"}, ["W1", "b1"]),
+    "W2_transposed": ({"@W2@": "A1.T @ d2"}, ["W2"]),
+    "sign_of_delta2": ({"@W2@": "-d2.T @ A1", "@B2@": "-d2.sum(axis=0)"},
+                       ["W2", "b2"]),
+}
+
+# The source article's derivation (the notebook's locked cell), sent as
+# text: the notebook's own published_backward may have been changed.
+_PUBLISHED = '''
+def published_backward(X, Y, params, cache):
+    import numpy as np
+    N, D = X.shape
+    s2 = cache["Y_hat"] * (1 - cache["Y_hat"])
+    t1 = 1 - cache["A1"] ** 2
+    dZ1 = s2.sum(axis=1, keepdims=True) * t1
+    return {"W2": s2.T @ cache["A1"],
+            "b2": s2.sum(axis=0),
+            "W1": dZ1.T @ np.ones((N, D)),
+            "b1": dZ1.sum(axis=0)}
+'''
+
+
+def _backward_code(mistake):
+    src = _BACKWARD
+    code = dict(_RIGHT)
+    if mistake is not None:
+        code.update(_MISTAKES[mistake][0])
+    for k, v in code.items():
+        src = src.replace(k, v)
+    return Code(src, define="backward")
+
+
+def _constant_backward(grads):
+    """A backward pass returning fixed arrays (torch.autograd's)."""
+    items = ", ".join(f"{k!r}: np.array({np.asarray(v).tolist()!r})"
+                      for k, v in grads.items())
+    return Code(f"lambda X, Y, params, cache: {{{items}}}")
+
+
+def _check_find(S, backward_fn, X, Y, params, expected, what):
+    try:
+        got = S.find_wrong_gradients(backward_fn, X, Y, params)
+    except NotImplementedError:
+        raise Feedback("find_wrong_gradients is not implemented yet") \
+            from None
+    if isinstance(got, tuple) or getattr(got, "type_name", "") in (
+            "builtins.set", "builtins.frozenset"):
+        raise Feedback(f"find_wrong_gradients must return a list (sorted), "
+                       f"got a {getattr(got, 'type_name', 'tuple')}")
+    if not isinstance(got, list) or not all(isinstance(n, str) for n in got) \
+            or not set(got) <= set(NAMES):
+        raise Feedback(f"find_wrong_gradients must return a list of names "
+                       f"from {NAMES}, got {got!r}")
+    got = list(got)
+    if sorted(got) != got:
+        raise Feedback(f"return the names sorted, got {got!r}")
+    if got != expected:
+        raise Feedback(f"find_wrong_gradients returned {got} for {what}; "
+                       f"the wrong gradients there are {expected}")
+
+
+def test_find_wrong_gradients(S, rng):
+    X, Y, p = _checkable_case(rng, 5, 3, 4, 2)
+    _check_find(S, _constant_backward(_torch_grads(X, Y, p)), X, Y, p, [],
+                "gradients computed by torch.autograd, which are correct")
+    with hidden():
+        _check_find(S, Code(_PUBLISHED, define="published_backward"),
+                    *_checkable_case(rng, 6, 3, 4, 2),
+                    ["W1", "W2", "b1", "b2"], "the published derivation")
+        for mistake in ["b2_mean", "W1_extra_1_over_N", "no_tanh_prime",
+                        "W2_transposed", None, "sign_of_delta2"]:
+            expected = sorted(_MISTAKES[mistake][1]) if mistake else []
+            _check_find(S, _backward_code(mistake),
+                        *_checkable_case(rng, 5, 4, 3, 2), expected,
+                        "a backward pass with a hidden mistake" if expected
+                        else "a correct backward pass")
