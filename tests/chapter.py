@@ -26,7 +26,9 @@ def code_cells(page: str) -> list[str]:
             lines = lines[end + 1:]
         while lines and lines[0].startswith(":"):
             lines = lines[1:]
-        cells.append("\n".join(lines))
+        # IPython magics (%matplotlib inline) mean nothing outside a kernel
+        cells.append("\n".join(l for l in lines
+                               if not l.lstrip().startswith("%")))
     return cells
 
 
