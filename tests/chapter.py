@@ -15,15 +15,21 @@ BOOK = Path(__file__).resolve().parent.parent / "book"
 _CELL = re.compile(r"^```\{code-cell\}[^\n]*\n(.*?)^```\s*$", re.S | re.M)
 
 
-def code_cells(page: str) -> list[str]:
-    """The source of every code cell of ``book/<page>.md``, in order."""
+def code_cells(page: str, until: str | None = None) -> list[str]:
+    """The source of every code cell of ``book/<page>.md``, in order;
+    with ``until``, only the cells before that text (e.g. a heading)."""
     text = (BOOK / f"{page}.md").read_text(encoding="utf-8")
+    end = len(text)
+    if until is not None:
+        end = text.index(until)
     cells = []
-    for body in _CELL.findall(text):
-        lines = body.splitlines()
+    for match in _CELL.finditer(text):
+        if match.start() > end:
+            break
+        lines = match.group(1).splitlines()
         if lines and lines[0].strip() == "---":
-            end = lines.index("---", 1)
-            lines = lines[end + 1:]
+            close = lines.index("---", 1)
+            lines = lines[close + 1:]
         while lines and lines[0].startswith(":"):
             lines = lines[1:]
         # IPython magics (%matplotlib inline) mean nothing outside a kernel
@@ -33,9 +39,10 @@ def code_cells(page: str) -> list[str]:
 
 
 @functools.lru_cache(maxsize=None)
-def run_page(page: str) -> dict:
-    """Execute every code cell of ``page``; return its namespace, with
-    ``ns["_glued"]`` the values the page glued (name -> value)."""
+def run_page(page: str, until: str | None = None) -> dict:
+    """Execute the code cells of ``page`` (those before ``until``, if
+    given); return its namespace, with ``ns["_glued"]`` the values the
+    page glued (name -> value)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -50,7 +57,7 @@ def run_page(page: str) -> dict:
     myst_nb.glue = glue
     ns = {"__name__": f"book_{page}", "_glued": glued}
     try:
-        for i, src in enumerate(code_cells(page)):
+        for i, src in enumerate(code_cells(page, until)):
             exec(compile(src, f"{page}.md[cell {i}]", "exec"), ns)
     finally:
         myst_nb.glue = orig
