@@ -125,3 +125,27 @@ def test_plateau_rule_drops_and_the_runs_end_close(page):
                                                     rel=0.1)
     ratio = g["ch11-plateau-train"] / g["ch11-const-train"]
     assert 0.5 < ratio < 2
+
+
+@covers("eq-ch11-batchnorm")
+def test_batchnorm_as_printed_matches_torch():
+    rng = np.random.default_rng(4)
+    Z = rng.normal(size=(10, 3)) * 5 - 1
+    g, b, eps = rng.normal(size=3), rng.normal(size=3), 1e-5
+    book = g * (Z - Z.mean(0)) / np.sqrt(Z.var(0) + eps) + b
+    ref = torch.nn.functional.batch_norm(
+        torch.tensor(Z), None, None, torch.tensor(g), torch.tensor(b),
+        training=True, eps=eps)
+    np.testing.assert_allclose(book, ref.numpy(), rtol=1e-12, atol=1e-12)
+
+
+def test_batchnorm_plot(page):
+    plain, bn = (np.array(page["bn_final"][k]) for k in (False, True))
+    rates = page["bn_rates"]
+    i = {float(r): k for k, r in enumerate(rates)}
+    assert plain[i[0.01]] < 0.5 and np.isnan(plain[i[0.1]])
+    assert plain[i[1.0]] == pytest.approx(np.log(10), abs=0.05)
+    assert np.nanargmin(bn) == i[0.1] and bn[i[1.0]] < 0.5
+    g = page["_glued"]
+    assert (g["ch11-plain-max-rate"], g["ch11-bn-max-rate"]) == (0.01, 1.0)
+    assert g["ch11-bn-best"] < g["ch11-plain-best"]
