@@ -409,3 +409,12 @@ def test_turned_valley_removes_the_adaptive_advantage(page):
     for name in ("AdaGrad", "RMSprop"):
         assert page["turned_runs"][name].loss[-1] > \
             1e6 * aligned[name].loss[-1]
+
+
+def test_bias_correction_plot_ratio(page):
+    g = page["_glued"]
+    assert g["ch05-uncorrected-ratio"] == pytest.approx(
+        0.1 / math.sqrt(0.001), rel=1e-6)
+    # "merge with the corrected ones only after several hundred steps"
+    ratio = page["without"] / page["with_bc"]
+    assert ratio[9] > 1.5 and abs(ratio[-1] - 1) < 0.05
