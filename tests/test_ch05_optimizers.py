@@ -415,6 +415,8 @@ def test_bias_correction_plot_ratio(page):
     g = page["_glued"]
     assert g["ch05-uncorrected-ratio"] == pytest.approx(
         0.1 / math.sqrt(0.001), rel=1e-6)
-    # "merge with the corrected ones only after several hundred steps"
-    ratio = page["without"] / page["with_bc"]
-    assert ratio[9] > 1.5 and abs(ratio[-1] - 1) < 0.05
+    # "start about three times too long and merge with the corrected
+    # ones only after several hundred steps" (windows: the steps are noisy)
+    wo, w = page["without"], page["with_bc"]
+    assert wo[10:100].mean() > 2 * w[10:100].mean()
+    assert abs(np.log(wo[300:].mean() / w[300:].mean())) < np.log(1.5)
