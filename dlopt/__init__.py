@@ -9,6 +9,7 @@ One concept per module:
 - ``dlopt.optim``      optimizers as gradient transformations
 - ``dlopt.schedules``  learning-rate schedules (functions of the step)
 - ``dlopt.landscapes`` test functions with exact gradients, and a runner
+- ``dlopt.second_order`` Newton's direction and Armijo's line search
 - ``dlopt.train``      a training loop: mini-batches, early stopping
 - ``dlopt.autodiff``   a minimal reverse-mode automatic differentiation
 - ``dlopt.regularization``, ``dlopt.distill``, ``dlopt.quantize``

@@ -16,7 +16,8 @@ import numpy as np
 from ._checks import as_float_array, check_int, check_shape
 from .optim import GradientTransformation, apply_updates
 
-__all__ = ["Landscape", "Trajectory", "quadratic", "rosenbrock", "beale",
+__all__ = ["Landscape", "Trajectory", "quadratic", "rotated_quadratic",
+           "rosenbrock", "beale",
            "himmelblau", "saddle", "monkey_saddle", "run", "LANDSCAPES"]
 
 
@@ -40,6 +41,37 @@ def quadratic(kappa: float = 10.0) -> Landscape:
         lambda x, y: 0.5 * (x * x + kappa * y * y),
         lambda x, y: (x * 1.0, kappa * y),
         ((0.0, 0.0),), (-3.0, 3.0, -2.0, 2.0))
+
+
+def rotated_quadratic(kappa: float = 10.0,
+                      angle: float = np.pi / 4) -> Landscape:
+    """``quadratic(kappa)`` turned by ``angle`` (radians) about the
+    origin: ``f(p) = (u^2 + kappa v^2) / 2`` with ``(u, v) = R(-angle) p``.
+
+    The curvatures are still ``1`` and ``kappa``, but the valley's axes
+    are no longer the coordinate axes, so per-coordinate step sizes
+    (AdaGrad, RMSprop, Adam) cannot undo the conditioning. Gradient:
+    ``R(angle) (u, kappa v)``; minimum at the origin.
+    """
+    kappa = float(kappa)
+    if not kappa >= 1:
+        raise ValueError(f"kappa must be >= 1, got {kappa}")
+    c, s = float(np.cos(angle)), float(np.sin(angle))
+
+    def uv(x, y):                      # coordinates along the valley
+        return c * x + s * y, -s * x + c * y
+
+    def value(x, y):
+        u, v = uv(x, y)
+        return 0.5 * (u * u + kappa * v * v)
+
+    def grad(x, y):
+        u, v = uv(x, y)
+        gu, gv = u, kappa * v
+        return c * gu - s * gv, s * gu + c * gv
+
+    return Landscape(f"rotated quadratic (kappa={kappa:g})", value, grad,
+                     ((0.0, 0.0),), (-3.0, 3.0, -3.0, 3.0))
 
 
 def rosenbrock(a: float = 1.0, b: float = 100.0) -> Landscape:

@@ -48,6 +48,8 @@ __all__ = [
     "Activation",
     "ACTIVATIONS",
     "get_activation",
+    "batchnorm_forward",
+    "batchnorm_backward",
 ]
 
 
@@ -313,3 +315,49 @@ def get_activation(name) -> Activation:
             f"activation must be one of {sorted(ACTIVATIONS)}, got "
             f"{name!r}")
     return ACTIVATIONS[name.lower()]
+
+
+# ---------------------------------------------------------------------------
+# batch normalisation (training mode)
+# ---------------------------------------------------------------------------
+
+def batchnorm_forward(Z, gamma, beta, eps: float = 1e-5):
+    """Batch normalisation of ``Z`` ``(N, M)`` with the batch's statistics.
+
+    ``Z_hat = (Z - mu) / sqrt(s2 + eps)`` with ``mu``, ``s2`` the mean and
+    the biased variance of each column over the ``N`` rows, then ``out =
+    gamma * Z_hat + beta`` (``gamma``, ``beta`` of shape ``(M,)``). This is
+    ``torch.nn.functional.batch_norm(..., training=True)``; the running
+    averages used at evaluation time are left to the caller. Returns
+    ``(out, cache)``, ``out`` of shape ``(N, M)``.
+    """
+    Z = as_float_array("Z", Z, ndim=2)
+    N, M = Z.shape
+    if N < 2:
+        raise ValueError(f"batch normalisation needs N >= 2 rows, got {N}")
+    gamma = as_float_array("gamma", gamma)
+    beta = as_float_array("beta", beta)
+    check_shape("gamma", gamma, (M,))
+    check_shape("beta", beta, (M,))
+    mu = Z.mean(axis=0)
+    inv_std = 1.0 / np.sqrt(Z.var(axis=0) + eps)
+    Z_hat = (Z - mu) * inv_std
+    return gamma * Z_hat + beta, (Z_hat, inv_std, gamma)
+
+
+def batchnorm_backward(dout, cache):
+    """Gradients ``(dZ, dgamma, dbeta)`` of :func:`batchnorm_forward`.
+
+    ``dout`` is ``(N, M)``; ``dZ`` is ``(N, M)``, ``dgamma`` and ``dbeta``
+    ``(M,)``. With ``G = dout * gamma`` (the gradient w.r.t. ``Z_hat``),
+    ``dZ = inv_std / N * (N G - sum_n G - Z_hat * sum_n (G * Z_hat))``:
+    the mean and the variance depend on every row, hence the two sums.
+    """
+    Z_hat, inv_std, gamma = cache
+    dout = as_float_array("dout", dout)
+    check_shape("dout", dout, Z_hat.shape)
+    N = Z_hat.shape[0]
+    G = dout * gamma
+    dZ = inv_std / N * (N * G - G.sum(axis=0)
+                        - Z_hat * (G * Z_hat).sum(axis=0))
+    return dZ, (dout * Z_hat).sum(axis=0), dout.sum(axis=0)

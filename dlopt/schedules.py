@@ -24,7 +24,7 @@ from ._checks import check_in_range, check_positive
 from ._checks import check_int as _check_int
 
 __all__ = ["constant", "step", "multi_step", "linear", "exponential",
-           "cosine", "warmup_cosine", "one_cycle"]
+           "cosine", "warmup_cosine", "one_cycle", "reduce_on_plateau"]
 
 Schedule = Callable[[int], float]
 
@@ -187,3 +187,43 @@ def one_cycle(max_lr: float, total_steps: int, pct_start: float = 0.3,
             start_step = end_step
         raise AssertionError("unreachable")  # pragma: no cover
     return schedule
+
+
+def reduce_on_plateau(metrics: Sequence[float], lr: float,
+                      factor: float = 0.1, patience: int = 10,
+                      threshold: float = 1e-4, cooldown: int = 0,
+                      min_lr: float = 0.0) -> list[float]:
+    """The learning rate after each epoch under torch's
+    ``ReduceLROnPlateau(mode="min", threshold_mode="rel")``.
+
+    Not a function of the step like the schedules above: it reacts to a
+    measured quantity. ``metrics`` holds one value per epoch (say the
+    validation loss, shape ``(E,)``); element ``e`` of the result is the
+    rate to use *after* epoch ``e`` has been measured (torch's
+    ``scheduler.step(metrics[e])``). An epoch improves if its metric is
+    below ``best * (1 - threshold)``; after more than ``patience`` epochs
+    without improvement the rate is multiplied by ``factor`` (not below
+    ``min_lr``), the count restarts, and ``cooldown`` epochs pass before
+    counting again.
+    """
+    lr = check_positive("lr", lr)
+    factor = check_in_range("factor", factor, 0.0, 1.0)
+    _check_int("patience", patience, low=0)
+    _check_int("cooldown", cooldown, low=0)
+    best, bad, cool, out = math.inf, 0, 0, []
+    for m in metrics:
+        m = float(m)
+        if m < best * (1.0 - threshold):
+            best, bad = m, 0
+        else:
+            bad += 1
+        if cool > 0:
+            cool -= 1
+            bad = 0
+        if bad > patience:
+            new = max(lr * factor, min_lr)
+            if lr - new > 1e-8:
+                lr = new
+            cool, bad = cooldown, 0
+        out.append(lr)
+    return out

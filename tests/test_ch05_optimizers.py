@@ -340,3 +340,134 @@ def test_chapter_decay_experiment_shows_the_difference():
     # Adam + L2: the noisy coordinate barely decays, the quiet one collapses
     assert w_adam[1] > 0.7 and w_adam[0] < 0.15
     assert abs(np.log(w_adamw[0] / target)) < 0.5
+
+
+# ------------------------------------------- stability and rates
+
+def _max_root(a_h, mu):
+    return np.abs(np.roots([1, -(1 + mu - a_h), mu])).max()
+
+
+@covers("eq-ch05-momentum-stable")
+def test_momentum_is_stable_exactly_inside_the_widened_range():
+    for mu in np.linspace(0.0, 0.98, 15):
+        for a_h in np.linspace(0.05, 4.5, 60):
+            inside = a_h < 2 * (1 + mu)
+            if abs(a_h - 2 * (1 + mu)) < 1e-3:
+                continue                       # on the boundary |r| = 1
+            assert (_max_root(a_h, mu) < 1) == inside, (a_h, mu)
+
+
+@covers("eq-ch05-momentum-stable")
+@pytest.mark.parametrize("mu", [0.0, 0.5, 0.9])
+def test_torch_sgd_converges_or_diverges_where_the_bound_says(mu):
+    h = 4.0                                     # f = h w^2 / 2
+    for factor, converges in [(0.95, True), (1.05, False)]:
+        lr = factor * 2 * (1 + mu) / h
+        w = torch.tensor([1.0], dtype=torch.float64, requires_grad=True)
+        opt = torch.optim.SGD([w], lr=lr, momentum=mu)
+        for _ in range(3000):
+            opt.zero_grad()
+            (0.5 * h * w ** 2).sum().backward()
+            opt.step()
+        assert (abs(w.item()) < 1e-3) == converges, (mu, factor, w.item())
+
+
+@covers("eq-ch05-gd-rate")
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_best_fixed_step_and_its_rate(seed):
+    rng = np.random.default_rng(seed)
+    h = np.sort(rng.uniform(0.1, 20.0, size=6))
+    kappa = h[-1] / h[0]
+    a_star = 2 / (h[0] + h[-1])
+    rate = np.abs(1 - a_star * h).max()
+    assert rate == pytest.approx((kappa - 1) / (kappa + 1), rel=1e-12)
+    grid = np.linspace(0.01, 2 / h[-1], 2001)
+    assert np.abs(1 - np.outer(grid, h)).max(1).min() >= rate - 1e-12
+    # measured on torch.optim.SGD, diagonal quadratic
+    w = torch.ones(6, dtype=torch.float64, requires_grad=True)
+    ht = torch.tensor(h)
+    opt = torch.optim.SGD([w], lr=a_star)
+    norms = []
+    for _ in range(400):
+        opt.zero_grad()
+        (0.5 * ht * w ** 2).sum().backward()
+        opt.step()
+        norms.append(w.detach().abs().max().item())
+    measured = (norms[-1] / norms[-101]) ** (1 / 100)
+    assert measured == pytest.approx(rate, rel=1e-6)
+
+
+# ------------------------------------------- the page's own data
+
+@pytest.fixture(scope="module")
+def page():
+    from chapter import run_page
+    return run_page("ch05_optimizers")
+
+
+def test_damping_plot_shows_gd_diverging_at_polyaks_rate(page):
+    mus, damping = page["mus"], page["damping"]
+    glued = page["_glued"]
+    # "At mu = 0 the factor is about 2.07": gradient descent diverges
+    assert damping[0] == pytest.approx(2.07, abs=0.005)
+    assert glued["ch05-factor-mu0"] == pytest.approx(damping[0])
+    # "below 1 only from mu of about 0.54"
+    first = mus[np.argmax(damping < 1)]
+    assert np.all(damping[mus < glued["ch05-mu-stable"] - 1e-9] >= 1)
+    assert abs(first - glued["ch05-mu-stable"]) < mus[1] - mus[0]
+    assert round(glued["ch05-mu-stable"], 2) == 0.54
+    # "reaches its minimum 0.75 at Polyak's mu"
+    k = int(np.argmin(damping))
+    assert abs(mus[k] - page["mu_opt"]) <= mus[1] - mus[0]
+    assert glued["ch05-polyak-rate"] == pytest.approx(0.7522, abs=1e-4)
+    assert glued["ch05-gd-best-rate"] == pytest.approx(49 / 51)
+    # "then rises as sqrt(mu)"
+    under = mus > page["mu_opt"] + 0.02
+    np.testing.assert_allclose(damping[under], np.sqrt(mus[under]),
+                               rtol=1e-6)
+
+
+def test_rate_map_is_stable_left_of_the_line_and_darkest_at_polyak(page):
+    for k, (a_h, mus, R) in page["maps"].items():
+        A, M = np.meshgrid(a_h, mus)
+        off = np.abs(A - 2 * (1 + M)) > 0.02
+        np.testing.assert_array_equal((R < 1)[off], (A < 2 * (1 + M))[off])
+        i, j = np.unravel_index(np.argmin(R), R.shape)
+        polyak = (np.sqrt(k) - 1) / (np.sqrt(k) + 1)
+        assert R.min() == pytest.approx(polyak, abs=0.02)
+        assert a_h[j] > 2                   # beyond GD's limit
+        # the bottom edge (mu = 0) is gradient descent: best at alpha*
+        assert R[0].min() == pytest.approx((k - 1) / (k + 1), abs=2e-3)
+    g = page["_glued"]
+    assert (g["ch05-steps-gd"], g["ch05-steps-polyak"]) == (346, 49)
+    assert g["ch05-steps-gd"] > 5 * g["ch05-steps-polyak"]
+
+
+def test_turned_valley_removes_the_adaptive_advantage(page):
+    best = page["best_f"]
+    # gradient descent is rotation invariant
+    assert best["GD", "turned"] == pytest.approx(best["GD", "aligned"],
+                                                 rel=1e-6)
+    for name in ("AdaGrad", "RMSprop"):
+        assert best[name, "aligned"] < 1e-20
+        assert best[name, "turned"] > 1e10 * best[name, "aligned"]
+        assert best[name, "turned"] > 1e-5
+    g = page["_glued"]
+    assert g["ch05-rms-turned"] == best["RMSprop", "turned"]
+    # the drawn paths at the aligned valley's rates: still far from 0
+    aligned = page["adaptive"]
+    for name in ("AdaGrad", "RMSprop"):
+        assert page["turned_runs"][name].loss[-1] > \
+            1e6 * aligned[name].loss[-1]
+
+
+def test_bias_correction_plot_ratio(page):
+    g = page["_glued"]
+    assert g["ch05-uncorrected-ratio"] == pytest.approx(
+        0.1 / math.sqrt(0.001), rel=1e-6)
+    # "start about three times too long and merge with the corrected
+    # ones only after several hundred steps" (windows: the steps are noisy)
+    wo, w = page["without"], page["with_bc"]
+    assert wo[10:100].mean() > 2 * w[10:100].mean()
+    assert abs(np.log(wo[300:].mean() / w[300:].mean())) < np.log(1.5)

@@ -135,3 +135,23 @@ def test_update_t_uses_the_rate_after_t_minus_1_scheduler_steps():
     for t in range(K):
         q, s = optim.step(shifted, q, {"w": H @ q["w"]}, s)
     assert not np.allclose(q["w"], params["w"], rtol=1e-6)
+
+
+# ------------------------------------------- the page's own data
+
+def test_warmup_example_threshold_and_runs():
+    from chapter import run_page
+    page = run_page("ch06_schedules")
+    g, flat, warm = page["_glued"], page["flat"], page["warm"]
+    # the first step from x0 = 4 shrinks |x| iff alpha < 1/8
+    for a, shrinks in [(0.124, True), (0.126, False)]:
+        assert (abs(4.0 * (1 - a * 16.0)) < 4.0) == shrinks
+    assert g["ch06-first-limit"] == 0.125
+    assert g["ch06-safe-x"] == pytest.approx(np.sqrt(10.0))
+    # "diverges at once": |x| grows from the first update
+    assert not flat[-1] < 1e30                 # inf, nan or huge
+    assert np.all(np.diff(flat[:6]) > 0)
+    # "converges with a linear ramp": monotone decrease, factor below 2
+    assert np.all(np.diff(warm) < 0) and warm[-1] < 0.2
+    assert max(page["warm_factor"]) < 2
+    assert g["ch06-warm-max"] == max(page["warm_factor"])

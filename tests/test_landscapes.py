@@ -11,7 +11,9 @@ from dlopt.plotting import plot_contours, plot_losses, plot_trajectories
 
 matplotlib.use("Agg")
 ALL = [f() for f in Ls.LANDSCAPES.values()] + [Ls.quadratic(100.0),
-                                               Ls.rosenbrock(2.0, 10.0)]
+                                               Ls.rosenbrock(2.0, 10.0),
+                                               Ls.rotated_quadratic(50.0),
+                                               Ls.rotated_quadratic(7.0, 0.3)]
 
 
 @pytest.mark.parametrize("ls", ALL, ids=lambda s: s.name)
@@ -38,6 +40,22 @@ def test_minima_are_stationary_and_lowest(ls):
         d = rng.normal(scale=1e-3, size=(20, 2))
         assert np.all(ls.value(mx + d[:, 0], my + d[:, 1])
                       > ls.value(mx, my))
+
+
+@pytest.mark.parametrize("kappa,angle", [(50.0, np.pi / 4), (7.0, 0.3)])
+def test_rotated_quadratic_has_the_turned_hessian(kappa, angle):
+    land = Ls.rotated_quadratic(kappa, angle)
+    c, s = np.cos(angle), np.sin(angle)
+    R = np.array([[c, -s], [s, c]])
+    H = R @ np.diag([1.0, kappa]) @ R.T
+    for p in np.random.default_rng(2).normal(size=(10, 2)):
+        np.testing.assert_allclose(land.grad(*p), H @ p, rtol=1e-12,
+                                   atol=1e-14)
+        assert land.value(*p) == pytest.approx(0.5 * p @ H @ p)
+    # the curvature is 1 and kappa along the turned axes
+    np.testing.assert_allclose(np.linalg.eigvalsh(H), [1.0, kappa])
+    with pytest.raises(ValueError, match="kappa must be >= 1"):
+        Ls.rotated_quadratic(0.5)
 
 
 def test_saddles_are_stationary_not_minima():

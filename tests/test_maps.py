@@ -175,3 +175,46 @@ def test_core_modules_do_not_import_torch():
     code = ("import sys, dlopt.maps, dlopt.losses, dlopt.gradcheck, "
             "dlopt.mlp; sys.exit('torch' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+# ------------------------------------------------ batch normalisation
+
+def test_batchnorm_forward_and_backward_match_torch():
+    import torch
+    from dlopt.maps import batchnorm_backward, batchnorm_forward
+    rng = np.random.default_rng(7)
+    Z = rng.normal(size=(16, 5)) * 3 + 2
+    gamma, beta = rng.normal(size=5), rng.normal(size=5)
+    dout = rng.normal(size=(16, 5))
+    out, cache = batchnorm_forward(Z, gamma, beta)
+    dZ, dgamma, dbeta = batchnorm_backward(dout, cache)
+    tZ, tg, tb = (torch.tensor(a, requires_grad=True)
+                  for a in (Z, gamma, beta))
+    tout = torch.nn.functional.batch_norm(tZ, None, None, tg, tb,
+                                          training=True, eps=1e-5)
+    tout.backward(torch.tensor(dout))
+    np.testing.assert_allclose(out, tout.detach().numpy(), rtol=1e-12,
+                               atol=1e-12)
+    for ours, ref in [(dZ, tZ), (dgamma, tg), (dbeta, tb)]:
+        np.testing.assert_allclose(ours, ref.grad.numpy(), rtol=1e-10,
+                                   atol=1e-12)
+
+
+def test_batchnorm_gradient_check():
+    from dlopt.gradcheck import numerical_gradient, rel_error
+    from dlopt.maps import batchnorm_backward, batchnorm_forward
+    rng = np.random.default_rng(8)
+    Z, g, b = rng.normal(size=(6, 3)), rng.normal(size=3), rng.normal(size=3)
+    W = rng.normal(size=(6, 3))                 # loss = sum(W * out)
+    _, cache = batchnorm_forward(Z, g, b)
+    dZ, dg, db = batchnorm_backward(W, cache)
+    for x, d in [(Z, dZ), (g, dg), (b, db)]:
+        num = numerical_gradient(
+            lambda _: float((W * batchnorm_forward(Z, g, b)[0]).sum()), x)
+        assert rel_error(d, num) < 1e-7
+    # normalised columns: mean 0, variance 1 (before gamma and beta)
+    out, _ = batchnorm_forward(Z, np.ones(3), np.zeros(3), eps=0.0)
+    np.testing.assert_allclose(out.mean(0), 0.0, atol=1e-12)
+    np.testing.assert_allclose(out.var(0), 1.0, rtol=1e-12)
+    with pytest.raises(ValueError, match="N >= 2"):
+        batchnorm_forward(Z[:1], g, b)

@@ -152,14 +152,34 @@ def test_adam_l2_differs_from_adamw_and_both_match_torch():
 
 @covers("eq-reg-shrink-l2", "eq-reg-soft-threshold")
 @settings(deadline=None, max_examples=40)
-@given(c=st.floats(-3, 3), kappa=st.floats(0.01, 2))
-def test_one_dimensional_minimisers_by_grid_search(c, kappa):
+@given(c=st.floats(-3, 3), lam=st.floats(0.01, 2), h=st.floats(0.1, 5))
+def test_one_dimensional_minimisers_by_grid_search(c, lam, h):
     grid = np.linspace(-4, 4, 160001)
-    l2 = 0.5 * (grid - c) ** 2 + 0.5 * kappa * grid ** 2
-    l1 = 0.5 * (grid - c) ** 2 + kappa * np.abs(grid)
-    assert grid[np.argmin(l2)] == pytest.approx(c / (1 + kappa), abs=1e-4)
-    soft = np.sign(c) * max(abs(c) - kappa, 0.0)
+    l2 = 0.5 * h * (grid - c) ** 2 + 0.5 * lam * grid ** 2
+    l1 = 0.5 * (grid - c) ** 2 + lam * np.abs(grid)
+    assert grid[np.argmin(l2)] == pytest.approx(h * c / (h + lam),
+                                                abs=1e-4)
+    soft = np.sign(c) * max(abs(c) - lam, 0.0)
     assert grid[np.argmin(l1)] == pytest.approx(soft, abs=1e-4)
+
+
+@covers("eq-reg-shrink-l2")
+def test_l2_shrinks_each_hessian_direction_by_its_own_factor():
+    rng = np.random.default_rng(3)
+    Q, _ = np.linalg.qr(rng.normal(size=(5, 5)))
+    h = np.array([0.01, 0.1, 1.0, 10.0, 100.0])
+    H, c, lam = Q @ np.diag(h) @ Q.T, rng.normal(size=5), 1.0
+    # the formula, direction by direction, in the original coordinates
+    star = Q @ (h / (h + lam) * (Q.T @ c))
+    th = torch.tensor(star, requires_grad=True)
+    Ht, ct = torch.tensor(H), torch.tensor(c)
+    d = th - ct
+    (0.5 * d @ Ht @ d + 0.5 * lam * th @ th).backward()
+    np.testing.assert_allclose(th.grad.numpy(), 0.0, atol=1e-12)
+    got = Q.T @ star
+    # not one common factor: flat directions shrink, sharp ones do not
+    factors = got / (Q.T @ c)
+    assert factors[0] < 0.02 and factors[-1] > 0.99
 
 
 @covers("eq-reg-dropout", "eq-reg-dropout-mean")

@@ -125,3 +125,36 @@ def test_bad_step_number():
     with pytest.raises(ValueError, match="past total_steps"):
         S.one_cycle(0.1, 10)(11)
     assert S.exponential(1.0, 0.5)(np.int64(2)) == 0.25
+
+
+@pytest.mark.parametrize("kw", [{}, {"factor": 0.5, "patience": 2},
+                                {"patience": 0, "cooldown": 2},
+                                {"factor": 0.3, "patience": 1,
+                                 "min_lr": 0.004, "threshold": 0.05}])
+def test_reduce_on_plateau_matches_torch(kw):
+    import torch
+    from dlopt.schedules import reduce_on_plateau
+    rng = np.random.default_rng(len(kw))
+    # a loss that falls, then wanders on a plateau, then falls again
+    metrics = np.concatenate([np.linspace(2, 1, 10),
+                              1 + 0.02 * rng.standard_normal(30),
+                              np.linspace(1, 0.5, 10),
+                              0.5 + 0.01 * rng.standard_normal(30)])
+    p = torch.zeros(1, requires_grad=True)
+    opt = torch.optim.SGD([p], lr=0.1)
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, **kw)
+    ref = []
+    for m in metrics:
+        sched.step(float(m))
+        ref.append(opt.param_groups[0]["lr"])
+    got = reduce_on_plateau(metrics, 0.1, **kw)
+    np.testing.assert_allclose(got, ref, rtol=1e-12)
+    assert min(got) < 0.1                     # it did reduce
+
+
+def test_reduce_on_plateau_errors():
+    from dlopt.schedules import reduce_on_plateau
+    with pytest.raises(ValueError, match="patience"):
+        reduce_on_plateau([1.0], 0.1, patience=-1)
+    with pytest.raises(ValueError, match="factor"):
+        reduce_on_plateau([1.0], 0.1, factor=1.0)
