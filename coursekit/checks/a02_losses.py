@@ -417,9 +417,8 @@ def _numgrad_case(S, src, ref, x0, what, shown):
         raise Feedback("numerical_grad is not defined") from None
     with show(x=x0, f=what, **shown):
         try:
-            out = S._request("call", {"code": _NUMGRAD_DRIVER,
-                                      "define": "run"},
-                             (ng, Code(src), x0, H))
+            out = S.run(Code(_NUMGRAD_DRIVER, define="run"), ng,
+                        Code(src), x0, H)
         except NotImplementedError:
             raise Feedback("numerical_grad is not implemented yet") \
                 from None
@@ -607,8 +606,7 @@ NAMES = ["dL/dP", "dP/dZ", "dZ/dW"]
 
 def _check_failing_step(S, fs, steps, expected):
     try:
-        got = S._request("call", {"code": _FAILING_DRIVER, "define": "run"},
-                         (fs, steps))
+        got = S.run(Code(_FAILING_DRIVER, define="run"), fs, steps)
     except NotImplementedError:
         raise Feedback("failing_step is not implemented yet") from None
     if got is not None and got not in NAMES:
