@@ -128,7 +128,16 @@ FIXTURE_INTRO = '''\
 # Fixture book
 
 See [the interactive page](interactive.md) and its
-{ref}`widget section <fixture-widget>`.
+{ref}`widget section <fixture-widget>`. The diagram is on this page, not
+beside the widgets: the two scripts together weigh more than a page may.
+
+```{mermaid}
+:alt: Three boxes in a row, data, map and loss, joined by arrows
+:caption: A mermaid flowchart drawn from its text source.
+
+flowchart LR
+  A[data] --> B[map] --> C[loss]
+```
 '''
 
 
@@ -139,7 +148,8 @@ def build_fixture_book(root: Path) -> Path:
     config["execute"] = {"execute_notebooks": "force", "timeout": 120,
                          "allow_errors": False}
     config["bibtex_bibfiles"] = ["references.bib"]
-    config["sphinx"]["local_extensions"] = {"book_site": str(REPO / "tools")}
+    config["sphinx"]["local_extensions"] = {"book_site": str(REPO / "tools"),
+                                            "mermaid": str(REPO / "tools")}
     (root / "_config.yml").write_text(yaml.safe_dump(config))
     (root / "_toc.yml").write_text(
         "format: jb-book\nroot: intro\nchapters:\n  - file: interactive\n")
@@ -236,6 +246,30 @@ def test_every_diagram_renders(site, request):
              for r in pages(reports)}, "diagrams not rendered")
     if "fixture" in request.node.callspec.id:
         assert sum(len(r.dom["graphviz"]) for r in pages(reports)) >= 1
+
+
+def test_every_mermaid_diagram_draws_an_svg_in_light_and_dark(site,
+                                                             request):
+    """Each diagram is an SVG with its alt text as the accessible name,
+    in light mode and again in dark mode, with mermaid's dark colours."""
+    _, _, reports = site
+    problems = {}
+    for r in pages(reports):
+        if not r.mermaid:
+            continue
+        light, dark = r.mermaid["light"], r.mermaid["dark"]
+        bad = [f"diagram {i} ({mode}): {s}"
+               for mode, states in (("light", light), ("dark", dark))
+               for i, s in enumerate(states)
+               if not (s["svg"] and s["drawn"] == mode and s["label"])]
+        bad += [f"diagram {i}: same node colour {a['fill']} in both modes"
+                for i, (a, b) in enumerate(zip(light, dark))
+                if a["fill"] == b["fill"]]
+        problems[r.rel] = bad
+    fail_if(problems, "mermaid diagrams not drawn")
+    if "fixture" in request.node.callspec.id:
+        assert sum(len(r.mermaid.get("light", []))
+                   for r in pages(reports)) >= 1
 
 
 def test_every_image_loads_and_has_alt_text(site):
