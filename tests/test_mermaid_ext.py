@@ -71,6 +71,15 @@ def test_a_diagram_without_alt_text_is_an_error(tmp_path):
     assert "needs :alt: text" in warnings
 
 
+def test_an_option_spilling_into_the_source_is_an_error(tmp_path):
+    """A ':alt:' continued on the next line becomes the diagram's first
+    line in MyST; the directive says so instead of drawing an error."""
+    _, warnings = build(tmp_path, DIAGRAM.replace(
+        "   flowchart LR", "   that spilled over\n\n   flowchart LR"))
+    assert "must start with its type" in warnings
+    assert "'that spilled over'" in warnings
+
+
 def test_missing_mermaid_library_names_make_assets(tmp_path):
     with pytest.raises(SphinxError, match="make assets"):
         build(tmp_path, DIAGRAM, library=False)

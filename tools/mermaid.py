@@ -27,6 +27,7 @@ Other builders (LaTeX, text) show the source as a literal block.
 from __future__ import annotations
 
 import html
+import re
 from pathlib import Path
 
 from docutils import nodes
@@ -36,6 +37,14 @@ from sphinx.util.docutils import SphinxDirective
 
 __all__ = ["setup", "mermaid"]
 
+# The first word of a mermaid diagram names its type (or the source starts
+# with a %% directive or --- front matter).
+_TYPES = re.compile(
+    r"^(%%|---|flowchart|graph|sequenceDiagram|classDiagram|"
+    r"stateDiagram(-v2)?|erDiagram|journey|gantt|pie|quadrantChart|"
+    r"requirementDiagram|gitGraph|C4\w+|mindmap|timeline|zenuml|"
+    r"sankey(-beta)?|xychart(-beta)?|block(-beta)?|packet(-beta)?|kanban|"
+    r"architecture(-beta)?|radar(-beta)?|treemap(-beta)?)\b")
 STATIC = Path(__file__).resolve().parent / "mermaid_static"
 SCRIPT = "mermaid/course-mermaid.mjs"
 LIBRARY = "mermaid/mermaid.esm.min.mjs"
@@ -59,6 +68,12 @@ class Mermaid(SphinxDirective):
         if not code:
             raise self.error("a mermaid diagram needs its source as the "
                              "directive's content")
+        if not _TYPES.match(code):
+            raise self.error(
+                f"a mermaid diagram must start with its type (flowchart, "
+                f"sequenceDiagram, ...), got {code.splitlines()[0]!r}. A "
+                f"':key: value' option ends at its line break: write long "
+                f"options in a '---' YAML block")
         alt = " ".join(self.options.get("alt", "").split())
         if not alt:
             raise self.error("a mermaid diagram needs :alt: text saying "
