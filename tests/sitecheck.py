@@ -459,6 +459,7 @@ MERMAID_STATE = r"""() => [...document.querySelectorAll('pre.mermaid')]
       '.node rect, .node polygon, .node circle, .node path');
     return {drawn: d.dataset.drawnTheme || '',
             svg: !!svg && r.width > 0 && r.height > 0,
+            filter: svg ? getComputedStyle(svg).filter : '',
             fill: shape ? getComputedStyle(shape).fill : '',
             label: d.getAttribute('aria-label') || ''};
   })"""

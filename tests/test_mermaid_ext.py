@@ -60,6 +60,7 @@ def test_diagram_source_is_escaped_with_its_alt_text_and_caption(tmp_path):
     # the script is a module, on this page only, and it is in the site
     scripts = re.findall(r"<script[^>]*course-mermaid[^>]*>", page)
     assert len(scripts) == 1 and 'type="module"' in scripts[0]
+    assert "course-mermaid.css" in page
     assert "course-mermaid" not in (out / "other.html").read_text()
     assert (out / "_static" / "mermaid" / "course-mermaid.mjs").is_file()
     assert (out / "_static" / "mermaid" / "mermaid.esm.min.mjs").is_file()

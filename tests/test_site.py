@@ -251,7 +251,8 @@ def test_every_diagram_renders(site, request):
 def test_every_mermaid_diagram_draws_an_svg_in_light_and_dark(site,
                                                              request):
     """Each diagram is an SVG with its alt text as the accessible name,
-    in light mode and again in dark mode, with mermaid's dark colours."""
+    in light mode and again in dark mode, with mermaid's dark colours
+    (and not the theme's colour-inverting filter on top of them)."""
     _, _, reports = site
     problems = {}
     for r in pages(reports):
@@ -265,6 +266,10 @@ def test_every_mermaid_diagram_draws_an_svg_in_light_and_dark(site,
         bad += [f"diagram {i}: same node colour {a['fill']} in both modes"
                 for i, (a, b) in enumerate(zip(light, dark))
                 if a["fill"] == b["fill"]]
+        # drawn in mermaid's dark theme: no inverting CSS filter on top
+        bad += [f"diagram {i} ({mode}): CSS filter {s['filter']}"
+                for mode, states in (("light", light), ("dark", dark))
+                for i, s in enumerate(states) if s["filter"] != "none"]
         problems[r.rel] = bad
     fail_if(problems, "mermaid diagrams not drawn")
     if "fixture" in request.node.callspec.id:

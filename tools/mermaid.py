@@ -47,6 +47,7 @@ _TYPES = re.compile(
     r"architecture(-beta)?|radar(-beta)?|treemap(-beta)?)\b")
 STATIC = Path(__file__).resolve().parent / "mermaid_static"
 SCRIPT = "mermaid/course-mermaid.mjs"
+STYLE = "mermaid/course-mermaid.css"
 LIBRARY = "mermaid/mermaid.esm.min.mjs"
 
 
@@ -132,6 +133,7 @@ def add_script(app, pagename, templatename, context, doctree):
             f"folder holds {LIBRARY}: run 'make assets' (npm ci, then "
             f"copies node_modules/mermaid/dist to _assets/mermaid)")
     app.add_js_file(SCRIPT, type="module")
+    app.add_css_file(STYLE)
 
 
 def add_static(app, config):
