@@ -411,6 +411,40 @@ def test_axe_finds_no_serious_violation(site, browser):
     fail_if(problems, "axe-core accessibility violations")
 
 
+def test_axe_passes_on_diagram_pages_in_dark_mode(site, browser):
+    """Mermaid redraws in its dark theme: that drawing must pass axe-core
+    too (its default edge labels miss the 4.5:1 contrast)."""
+    _, _, reports = site
+    context = browser.new_context(viewport=sitecheck.DESKTOP)
+    problems = {}
+    try:
+        for r in pages(reports):
+            if not r.mermaid:
+                continue
+            page = context.new_page()
+            page.route("**/*", lambda rt: rt.continue_()
+                       if sitecheck.is_local(rt.request.url)
+                       else rt.abort("blockedbyclient"))
+            page.goto(r.url, wait_until="load")
+            sitecheck.settle(page)
+            page.evaluate("() => { document.documentElement.dataset.theme"
+                          " = 'dark'; }")
+            page.wait_for_function(sitecheck.MERMAID_DRAWN, arg="dark",
+                                   timeout=20000)
+            page.add_script_tag(path=str(AXE))
+            result = page.evaluate(
+                "tags => axe.run(document, {runOnly: {type: 'tag', "
+                "values: tags}})", AXE_TAGS)
+            problems[r.rel] = [
+                f"{v['id']} ({v['impact']}): {v['help']}"
+                for v in result["violations"]
+                if v["impact"] in AXE_IMPACTS]
+            page.close()
+    finally:
+        context.close()
+    fail_if(problems, "axe-core violations in dark mode")
+
+
 # ------------------------------------------- fixture-only behaviour
 def test_linked_widgets_follow_the_slider(fixture_html, browser):
     """A jslink'd IntText follows its slider in the static page."""
