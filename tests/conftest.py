@@ -41,3 +41,26 @@ def pytest_runtest_makereport(item, call):
 @pytest.fixture(scope="session")
 def repo() -> Path:
     return REPO
+
+
+# Two cores: CI runs the suite with pytest-xdist (``-n 2 --dist loadgroup``).
+# Tests that share an expensive module-scoped fixture must run in one
+# worker, or each worker would build it again: each module is one group,
+# except modules whose fixture is parametrized by assignment, split into
+# one group per assignment so the two workers share them out.
+_SPLIT_BY_PARAM = {"test_assignments.py", "test_hostile.py"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        module = item.path.name
+        group = module
+        callspec = getattr(item, "callspec", None)
+        if module in _SPLIT_BY_PARAM and callspec is not None:
+            group = f"{module}::{'-'.join(map(str, callspec.params.values()))}"
+        elif module in _SPLIT_BY_PARAM:
+            # hostile_full: the first assignment's run, shared with its
+            # parametrized tests
+            from coursekit.pipeline import assignments
+            group = f"{module}::{assignments()[0]}"
+        item.add_marker(pytest.mark.xdist_group(group))

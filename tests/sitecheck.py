@@ -139,6 +139,7 @@ class PageReport:
     phone: dict = field(default_factory=dict)
     animations: list[dict] = field(default_factory=list)
     widgets: dict = field(default_factory=dict)
+    mermaid: dict = field(default_factory=dict)
     screenshot: Path | None = None
     desktop_screenshot: Path | None = None
 
@@ -314,6 +315,7 @@ def visit(context, server: SiteServer, rel: str, shots: Path | None,
         report.dom = page.evaluate(DOM_PROBE)
         report.animations = exercise_animations(page)
         report.widgets = exercise_widgets(page)
+        report.mermaid = exercise_mermaid(page)
         if shots is not None:
             report.desktop_screenshot = shots / (
                 "desktop-" + rel.replace("/", "__") + ".png")
@@ -447,6 +449,48 @@ def exercise_widgets(page) -> dict:
             problems.append(f"slider {i} readout stayed {before!r}")
     return {"views": views, "rendered": rendered, "sliders": len(sliders),
             "problems": problems}
+
+
+MERMAID_STATE = r"""() => [...document.querySelectorAll('pre.mermaid')]
+  .map((d) => {
+    const svg = d.querySelector('svg');
+    const r = svg ? svg.getBoundingClientRect() : null;
+    const shape = svg && svg.querySelector(
+      '.node rect, .node polygon, .node circle, .node path');
+    return {drawn: d.dataset.drawnTheme || '',
+            svg: !!svg && r.width > 0 && r.height > 0,
+            filter: svg ? getComputedStyle(svg).filter : '',
+            fill: shape ? getComputedStyle(shape).fill : '',
+            label: d.getAttribute('aria-label') || ''};
+  })"""
+
+# Done when every diagram has been drawn in the wanted mode (or it failed:
+# then the state shows no SVG and the test names the diagram).
+MERMAID_DRAWN = r"""(mode) => [...document.querySelectorAll('pre.mermaid')]
+  .every((d) => d.dataset.drawnTheme === mode)"""
+
+
+def exercise_mermaid(page) -> dict:
+    """Every mermaid diagram drew an SVG, in the page's colour mode and
+    again after switching the theme (``<html data-theme>``, what the
+    theme's light/dark button sets): ``{'light': [...], 'dark': [...]}``,
+    one state per diagram, or ``{}`` on a page without diagrams."""
+    if not page.locator("pre.mermaid").count():
+        return {}
+    out = {}
+    first = page.evaluate("() => document.documentElement.dataset.theme")
+    first = "dark" if first == "dark" else "light"
+    for mode in (first, "light" if first == "dark" else "dark"):
+        page.evaluate("m => { document.documentElement.dataset.theme = m; }",
+                      mode)
+        try:
+            page.wait_for_function(MERMAID_DRAWN, arg=mode, timeout=20000)
+        except Exception:       # reported below as diagrams without SVG
+            pass
+        out[mode] = page.evaluate(MERMAID_STATE)
+    page.evaluate("m => { document.documentElement.dataset.theme = m; }",
+                  first)
+    return out
 
 
 # ------------------------------------------------------------ the crawl

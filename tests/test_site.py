@@ -128,7 +128,16 @@ FIXTURE_INTRO = '''\
 # Fixture book
 
 See [the interactive page](interactive.md) and its
-{ref}`widget section <fixture-widget>`.
+{ref}`widget section <fixture-widget>`. The diagram is on this page, not
+beside the widgets: the two scripts together weigh more than a page may.
+
+```{mermaid}
+:alt: Three boxes in a row, data, map and loss, joined by arrows
+:caption: A mermaid flowchart drawn from its text source.
+
+flowchart LR
+  A[data] --> B[map] --> C[loss]
+```
 '''
 
 
@@ -139,7 +148,8 @@ def build_fixture_book(root: Path) -> Path:
     config["execute"] = {"execute_notebooks": "force", "timeout": 120,
                          "allow_errors": False}
     config["bibtex_bibfiles"] = ["references.bib"]
-    config["sphinx"]["local_extensions"] = {"book_site": str(REPO / "tools")}
+    config["sphinx"]["local_extensions"] = {"book_site": str(REPO / "tools"),
+                                            "mermaid": str(REPO / "tools")}
     (root / "_config.yml").write_text(yaml.safe_dump(config))
     (root / "_toc.yml").write_text(
         "format: jb-book\nroot: intro\nchapters:\n  - file: interactive\n")
@@ -236,6 +246,35 @@ def test_every_diagram_renders(site, request):
              for r in pages(reports)}, "diagrams not rendered")
     if "fixture" in request.node.callspec.id:
         assert sum(len(r.dom["graphviz"]) for r in pages(reports)) >= 1
+
+
+def test_every_mermaid_diagram_draws_an_svg_in_light_and_dark(site,
+                                                             request):
+    """Each diagram is an SVG with its alt text as the accessible name,
+    in light mode and again in dark mode, with mermaid's dark colours
+    (and not the theme's colour-inverting filter on top of them)."""
+    _, _, reports = site
+    problems = {}
+    for r in pages(reports):
+        if not r.mermaid:
+            continue
+        light, dark = r.mermaid["light"], r.mermaid["dark"]
+        bad = [f"diagram {i} ({mode}): {s}"
+               for mode, states in (("light", light), ("dark", dark))
+               for i, s in enumerate(states)
+               if not (s["svg"] and s["drawn"] == mode and s["label"])]
+        bad += [f"diagram {i}: same node colour {a['fill']} in both modes"
+                for i, (a, b) in enumerate(zip(light, dark))
+                if a["fill"] == b["fill"]]
+        # drawn in mermaid's dark theme: no inverting CSS filter on top
+        bad += [f"diagram {i} ({mode}): CSS filter {s['filter']}"
+                for mode, states in (("light", light), ("dark", dark))
+                for i, s in enumerate(states) if s["filter"] != "none"]
+        problems[r.rel] = bad
+    fail_if(problems, "mermaid diagrams not drawn")
+    if "fixture" in request.node.callspec.id:
+        assert sum(len(r.mermaid.get("light", []))
+                   for r in pages(reports)) >= 1
 
 
 def test_every_image_loads_and_has_alt_text(site):
@@ -370,6 +409,40 @@ def test_axe_finds_no_serious_violation(site, browser):
     finally:
         context.close()
     fail_if(problems, "axe-core accessibility violations")
+
+
+def test_axe_passes_on_diagram_pages_in_dark_mode(site, browser):
+    """Mermaid redraws in its dark theme: that drawing must pass axe-core
+    too (its default edge labels miss the 4.5:1 contrast)."""
+    _, _, reports = site
+    context = browser.new_context(viewport=sitecheck.DESKTOP)
+    problems = {}
+    try:
+        for r in pages(reports):
+            if not r.mermaid:
+                continue
+            page = context.new_page()
+            page.route("**/*", lambda rt: rt.continue_()
+                       if sitecheck.is_local(rt.request.url)
+                       else rt.abort("blockedbyclient"))
+            page.goto(r.url, wait_until="load")
+            sitecheck.settle(page)
+            page.evaluate("() => { document.documentElement.dataset.theme"
+                          " = 'dark'; }")
+            page.wait_for_function(sitecheck.MERMAID_DRAWN, arg="dark",
+                                   timeout=20000)
+            page.add_script_tag(path=str(AXE))
+            result = page.evaluate(
+                "tags => axe.run(document, {runOnly: {type: 'tag', "
+                "values: tags}})", AXE_TAGS)
+            problems[r.rel] = [
+                f"{v['id']} ({v['impact']}): {v['help']}"
+                for v in result["violations"]
+                if v["impact"] in AXE_IMPACTS]
+            page.close()
+    finally:
+        context.close()
+    fail_if(problems, "axe-core violations in dark mode")
 
 
 # ------------------------------------------- fixture-only behaviour

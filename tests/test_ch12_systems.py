@@ -1,0 +1,117 @@
+"""Chapter 10, "The articles' systems, done right": every formula, and
+dlopt.prune (magnitude pruning) against torch.nn.utils.prune."""
+import numpy as np
+import pytest
+import torch
+import torch.nn.utils.prune  # noqa: F401 (not imported by torch itself)
+from formulas import covers
+
+from dlopt.gradcheck import numerical_gradient
+from dlopt.prune import magnitude_mask, magnitude_prune, sparsity
+
+F = torch.nn.functional
+
+
+@covers("eq-sys-ce-two-grads")
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_cross_entropy_gradients_wrt_probabilities_and_logits(seed):
+    rng = np.random.default_rng(seed)
+    K = 10
+    z = torch.tensor(rng.normal(size=K), dtype=torch.float64,
+                     requires_grad=True)
+    k = int(rng.integers(K))
+    y = F.one_hot(torch.tensor(k), K).double()
+    p = torch.softmax(z, 0)
+    p.retain_grad()
+    loss = -(y * torch.log(p)).sum()
+    loss.backward()
+    # w.r.t. the probabilities: -y / y_hat (not y_hat - y)
+    np.testing.assert_allclose(p.grad.numpy(), (-y / p).detach().numpy(),
+                               rtol=1e-12)
+    # w.r.t. the logits: y_hat - y
+    np.testing.assert_allclose(z.grad.numpy(), (p - y).detach().numpy(),
+                               rtol=1e-10, atol=1e-14)
+    assert not np.allclose(p.grad.numpy(), (p - y).detach().numpy())
+
+
+@covers("eq-sys-normal-equations")
+@pytest.mark.parametrize("seed", [0, 4, 7])
+def test_normal_equations_solve_least_squares(seed):
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(0, 1, size=100)
+    t = 2 * x + 1 + rng.normal(size=100)
+    Xt = np.c_[np.ones_like(x), x]
+    theta = np.linalg.solve(Xt.T @ Xt, Xt.T @ t)
+    ref = torch.linalg.lstsq(torch.from_numpy(Xt),
+                             torch.from_numpy(t)[:, None]).solution
+    np.testing.assert_allclose(theta, ref.numpy().ravel(), rtol=1e-10)
+    # the gradient of J (eq-ch04-grad-matrix) vanishes there...
+    def J(th):
+        r = Xt @ th - t
+        return r @ r / (2 * len(t))
+    np.testing.assert_allclose(numerical_gradient(J, theta.copy()), 0,
+                               atol=1e-8)
+    # ... and it is a minimum: J is larger a little away in any direction
+    for d in np.eye(2):
+        assert J(theta + 1e-3 * d) > J(theta) < J(theta - 1e-3 * d)
+
+
+@covers("eq-sys-prune")
+@pytest.mark.parametrize("s", [0.0, 0.3, 0.5, 0.9, 0.99, 1.0])
+def test_magnitude_pruning_matches_torch_l1_unstructured(s):
+    rng = np.random.default_rng(int(100 * s))
+    W = rng.normal(size=(16, 30))
+    layer = torch.nn.Linear(30, 16, bias=False).double()
+    with torch.no_grad():
+        layer.weight.copy_(torch.from_numpy(W))
+    torch.nn.utils.prune.l1_unstructured(layer, "weight", amount=s)
+    ref_mask = layer.weight_mask.numpy().astype(bool)
+    mask = magnitude_mask(W, s)
+    np.testing.assert_array_equal(mask, ref_mask)
+    pruned, masks = magnitude_prune({"W1": W, "b1": np.ones(16)}, s)
+    np.testing.assert_array_equal(pruned["W1"], layer.weight.detach())
+    np.testing.assert_array_equal(pruned["b1"], 1.0)     # biases stay
+    assert sparsity(pruned) == pytest.approx(round(s * W.size) / W.size)
+    # the eq's form: kept entries are exactly those above the threshold
+    k = round(s * W.size)
+    if 0 < k < W.size:
+        tau = np.sort(np.abs(W).ravel())[k - 1]
+        np.testing.assert_array_equal(masks["W1"], np.abs(W) > tau)
+
+
+def test_pruning_leaves_the_input_alone_and_checks_arguments():
+    W = np.arange(1.0, 7.0).reshape(2, 3)
+    p = {"W1": W.copy()}
+    out, _ = magnitude_prune(p, 0.5)
+    np.testing.assert_array_equal(p["W1"], W)
+    np.testing.assert_array_equal(out["W1"], [[0, 0, 0], [4, 5, 6]])
+    with pytest.raises(ValueError, match="in \\[0, 1\\]"):
+        magnitude_mask(W, 1.5)
+    with pytest.raises(KeyError, match="W9"):
+        magnitude_prune(p, 0.5, keys=["W9"])
+    ties = np.ones(4)
+    assert magnitude_mask(ties, 0.5).tolist() == [False, False, True, True]
+
+
+@covers("eq-sys-ensemble")
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_ensemble_average_of_probabilities(seed):
+    rng = np.random.default_rng(seed)
+    Z = rng.normal(scale=3, size=(4, 50, 10))            # 4 members
+    labels = rng.integers(10, size=50)
+    P_bar = np.mean([np.exp(z) / np.exp(z).sum(1, keepdims=True)
+                     for z in Z], axis=0)
+    ref = torch.softmax(torch.from_numpy(Z), dim=2).mean(0).numpy()
+    np.testing.assert_allclose(P_bar, ref, rtol=1e-12)
+    np.testing.assert_allclose(P_bar.sum(1), 1)
+
+    def ce(P):
+        return -np.mean(np.log(P[np.arange(50), labels]))
+    members = [ce(torch.softmax(torch.from_numpy(z), 1).numpy())
+               for z in Z]
+    # convexity of -log: never worse than the members' mean ...
+    assert ce(P_bar) <= np.mean(members) + 1e-12
+    # ... and equal when all members agree
+    same = np.repeat(Z[:1], 4, axis=0)
+    P_same = torch.softmax(torch.from_numpy(same), 2).mean(0).numpy()
+    assert ce(P_same) == pytest.approx(members[0], rel=1e-12)
