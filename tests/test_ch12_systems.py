@@ -1,4 +1,4 @@
-"""Chapter 10, "The articles' systems, done right": every formula, and
+"""Chapter 12, "The articles' systems, done right": every formula, and
 dlopt.prune (magnitude pruning) against torch.nn.utils.prune."""
 import numpy as np
 import pytest
