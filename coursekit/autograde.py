@@ -162,6 +162,8 @@ def _gradebook(cfg: CourseConfig):
     from nbgrader.api import Gradebook
     quiet_sqlalchemy()
     _fast_gradebook()
+    if cfg.is_sqlite:
+        cfg.grading_dir.mkdir(parents=True, exist_ok=True)
     bindir = cfg.env()["PATH"].split(os.pathsep)[0]
     if bindir not in os.environ.get("PATH", "").split(os.pathsep):
         os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH",
