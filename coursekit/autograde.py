@@ -397,7 +397,9 @@ def digest(folder: Path, cfg: CourseConfig, assignment: str) -> str:
 
 
 def state_path(cfg: CourseConfig, assignment: str) -> Path:
-    return cfg.grading_dir / f"autograde-{assignment}.state.json"
+    """Per assignment and shard: shards may share one grading folder."""
+    shard = f"-shard{cfg.shard[0]}of{cfg.shard[1]}" if cfg.shard else ""
+    return cfg.grading_dir / f"autograde-{assignment}{shard}.state.json"
 
 
 def _load_state(path: Path) -> dict:
