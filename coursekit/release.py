@@ -58,9 +58,27 @@ def release(cfg: CourseConfig, assignments=None, exchange=False,
             log(f"  published to the exchange {cfg.exchange}")
 
 
-def release_feedback(cfg: CourseConfig, assignment: str,
-                     student=None) -> str:
-    """``nbgrader release_feedback``: every feedback page to the exchange."""
+def release_feedback(cfg: CourseConfig, assignment: str, student=None,
+                     log=print) -> list[str]:
+    """``nbgrader release_feedback``: every feedback page to the exchange.
+
+    A student's pages are found by ``fetch_feedback`` through the secret
+    that ``nbgrader submit`` put in the submission; a submission made
+    without it (by hand, in the exchange) cannot get feedback back this
+    way: it is left out, reported, and its pages stay in the grading
+    folder. Returns the students left out."""
+    root = cfg.path("feedback")
+    excluded = sorted(
+        d.parent.name for d in root.glob(f"*/{assignment}")
+        if d.is_dir() and not ((d / "submission_secret.txt").is_file()
+                               and (d / "timestamp.txt").is_file()))
+    for s in excluded:
+        log(f"student {s!r}, assignment {assignment!r}: the submission "
+            f"has no submission_secret.txt (not made with nbgrader submit);"
+            f" feedback not released, it is in {root / s / assignment}")
     extra = [f"--student={student}"] if student else []
-    return pipeline.nbgrader("release_feedback", assignment, *extra,
-                             cfg=cfg)
+    if excluded:
+        extra.append("--CourseDirectory.student_id_exclude="
+                     + ",".join(excluded))
+    pipeline.nbgrader("release_feedback", assignment, *extra, cfg=cfg)
+    return excluded
