@@ -144,30 +144,35 @@ def quiet_sqlalchemy() -> None:
                             message=r"Object of type .* not in session")
 
 
+def _alembic_head() -> str:
+    """The gradebook schema's alembic head, read in this process."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+    from nbgrader.dbutil import _temp_alembic_ini
+    with _temp_alembic_ini("sqlite:////tmp/gradebook.db") as ini:
+        return ScriptDirectory.from_config(Config(ini)).get_current_head()
+
+
 def _fast_gradebook() -> None:
-    """nbgrader runs ``alembic heads`` (a new Python process, ~0.5 s) each
-    time a Gradebook is opened, several times per submission; the answer
-    cannot change while we grade, so ask once per process."""
+    """nbgrader runs ``alembic heads`` (a new Python process, ~0.5 s, found
+    on PATH) each time a Gradebook is opened, several times per
+    submission; the answer cannot change while we grade, so it is read
+    once per process, in-process (nothing needs to be put on PATH)."""
     import functools
 
     import nbgrader.api as napi
     if not hasattr(napi.get_alembic_version, "cache_info"):
         napi.get_alembic_version = functools.lru_cache(maxsize=1)(
-            napi.get_alembic_version)
+            _alembic_head)
 
 
 def _gradebook(cfg: CourseConfig):
-    """A Gradebook on cfg.db_url; the PATH nbgrader's alembic call needs
-    is set for this process only while it opens (it shells out)."""
+    """A Gradebook on cfg.db_url."""
     from nbgrader.api import Gradebook
     quiet_sqlalchemy()
     _fast_gradebook()
     if cfg.is_sqlite:
         cfg.grading_dir.mkdir(parents=True, exist_ok=True)
-    bindir = cfg.env()["PATH"].split(os.pathsep)[0]
-    if bindir not in os.environ.get("PATH", "").split(os.pathsep):
-        os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH",
-                                                                  "")
     return Gradebook(cfg.db_url)
 
 

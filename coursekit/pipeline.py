@@ -71,8 +71,9 @@ def scores(db_url: str, assignment: str) -> dict[str, dict]:
     """student -> {"total": points, "cells": {grade_id: points}}."""
     from nbgrader.api import Gradebook
 
-    from coursekit.autograde import quiet_sqlalchemy
+    from coursekit.autograde import _fast_gradebook, quiet_sqlalchemy
     quiet_sqlalchemy()
+    _fast_gradebook()
     out: dict[str, dict] = {}
     with Gradebook(db_url) as gb:
         for sub in gb.assignment_submissions(assignment):
