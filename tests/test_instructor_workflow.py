@@ -189,7 +189,8 @@ def test_release_published_to_the_exchange(course):
 
 
 def test_students_work_in_their_own_homes(course):
-    for s, home in course["homes"].items():
+    for s in ("ana", "ben", "lea"):          # kim never ran nbgrader
+        home = course["homes"][s]
         cache = home / ".local" / "share" / "jupyter" / "nbgrader_cache"
         assert (cache / COURSE).is_dir(), s
     names = sorted(p.name.split("+")[0] for p in
