@@ -76,24 +76,31 @@ clean:
 
 # ---- Instructor workflow (coursekit; see docs/deployment.md) -------------
 # make publish                  release every assignment to the exchange
-# make collect A=a01_mapping    collect submissions from the exchange
-# make autograde A=a01_mapping [WORKERS=2]  sandboxed autograding
-# make feedback A=a01_mapping   feedback HTML (no hidden tests)
+# make collect A=a01_mapping    collect from the exchange (refuses what is
+#                               not what it claims; exchange's clock)
+# make autograde A=a01_mapping [WORKERS=2] [SHARD=1/2]  the class run
+#                               (sandboxed; a rerun resumes)
+# make feedback A=a01_mapping   feedback HTML (self-contained, no hidden tests)
+# make release-feedback A=a01_mapping   return it: students fetch_feedback
 # make export                   grades CSV (_grading/grades.csv)
 # make grade-check              show what a sandboxed kernel can reach
-# Paths/DB: COURSE_GRADING_DIR, COURSE_EXCHANGE, COURSE_DB_URL.
+# Settings: COURSE_GRADING_DIR, COURSE_DB_URL, COURSE_EXCHANGE, COURSE_ROSTER
+# (coursekit/config.py).
 A ?=
 WORKERS ?= 1
+SHARD ?=
 COURSEKIT := $(BIN)/python -m coursekit
-.PHONY: publish collect autograde feedback export grade-check
+.PHONY: publish collect autograde feedback release-feedback export grade-check
 publish: venv
 	$(COURSEKIT) release --exchange
 collect: venv
 	$(COURSEKIT) collect $(A)
 autograde: venv
-	$(COURSEKIT) autograde $(A) --workers $(WORKERS)
-feedback: venv
+	$(COURSEKIT) autograde $(A) --workers $(WORKERS) $(if $(SHARD),--shard $(SHARD))
+feedback: venv assets
 	$(COURSEKIT) feedback $(A)
+release-feedback: venv
+	$(COURSEKIT) release_feedback $(A)
 export: venv
 	$(COURSEKIT) export
 grade-check: venv

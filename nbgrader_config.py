@@ -7,6 +7,7 @@ while grading (submissions, autograded copies, feedback, the gradebook)
 lives under ``_grading/``, which git ignores.
 """
 import os
+import warnings
 
 c = get_config()  # noqa: F821 (provided by nbgrader)
 
@@ -28,6 +29,11 @@ c.CourseDirectory.db_url = os.environ.get(
     "COURSE_DB_URL", "sqlite:///" + os.path.join(grading, "gradebook.db"))
 c.Exchange.root = os.environ.get("COURSE_EXCHANGE",
                                  os.path.join(grading, "exchange"))
+# Exported grades land in the grading folder, never the repository root.
+c.ExportPlugin.to = os.path.join(grading, "grades.csv")
+# nbgrader 0.9's gradebook triggers SQLAlchemy's harmless "Object of type
+# <SubmittedAssignment> not in session" autoflush warning per submission.
+warnings.filterwarnings("ignore", message=r"Object of type .* not in session")
 
 # Every notebook must run top to bottom quickly; a cell that hangs (an
 # infinite loop in a submission) is stopped and the rest still graded.
@@ -49,6 +55,9 @@ c.GenerateFeedback.preprocessors = [
     "coursekit.feedback.ScrubFeedback",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
+# Self-contained pages (students open them from disk, release_feedback
+# copies only the .html): the site's MathJax inlined, no CDN.
+c.GenerateFeedback.exporter_class = "coursekit.feedback.OfflineFeedbackExporter"
 
 # Autograding runs every submission in a sandboxed kernel that holds nothing
 # (coursekit.sandbox: its own PID/mount/network namespaces and uid, no

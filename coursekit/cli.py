@@ -2,158 +2,108 @@
 
     python -m coursekit release [A ...] [--exchange] [--duedate ISO]
     python -m coursekit collect A [--before-duedate]
-    python -m coursekit autograde A [--workers N] [--student S ...]
+    python -m coursekit autograde A [--workers N] [--shard i/N] [--student S]
+                                    [--no-resume] [--submission-timeout S]
     python -m coursekit feedback A
-    python -m coursekit export [--to grades.csv]
+    python -m coursekit release_feedback A
+    python -m coursekit export [--to FILE]
     python -m coursekit report A
     python -m coursekit check
 
 Global options (before the command) choose the grading folder, the
-gradebook and the exchange; they default to nbgrader_config.py's
-(``_grading/``, SQLite in it, ``_grading/exchange``) and can also be set
-with COURSE_GRADING_DIR, COURSE_DB_URL, COURSE_EXCHANGE.
+gradebook, the exchange and the roster; they default to
+nbgrader_config.py's (``_grading/``, SQLite in it, ``_grading/exchange``,
+the system's users) and can also be set with COURSE_GRADING_DIR,
+COURSE_DB_URL, COURSE_EXCHANGE, COURSE_ROSTER
+(see :mod:`coursekit.config`).
 
-``release`` regenerates ``exercises/`` from ``solutions/`` and, with
-``--exchange``, publishes it to nbgrader's exchange (students then run
-``nbgrader fetch_assignment`` and ``nbgrader submit``); ``collect`` brings
-the submissions in from the exchange (the latest one per student, or the
-latest before the due date with ``--before-duedate``) and reports late
-ones; ``autograde`` grades in sandboxed kernels (see coursekit.sandbox),
-in parallel with ``--workers`` on a PostgreSQL gradebook; ``report`` lists
-scores and every failed test cell with its message. Exit status is 1 when
+One module per stage: :mod:`coursekit.release` (release,
+release_feedback), :mod:`coursekit.collect` (from the exchange, refusing
+what is not what it claims), :mod:`coursekit.autograde` (the class run),
+:mod:`coursekit.feedback`, :mod:`coursekit.export`. Exit status is 1 when
 any submission had a problem (each is printed, naming the student, the
-assignment and the file or cell); the others are still graded.
+assignment and the file or cell); the others are still handled.
 """
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-from datetime import datetime, timezone
-from pathlib import Path
 
-from coursekit import grade, pipeline
-
-COURSE = "everything-is-a-mapping"
-
-
-def _paths(args):
-    g = Path(args.grading_dir or os.environ.get("COURSE_GRADING_DIR")
-             or pipeline.REPO / "_grading").resolve()
-    g.mkdir(parents=True, exist_ok=True)
-    os.environ["COURSE_GRADING_DIR"] = str(g)
-    url = grade.db_url_for(g, args.db_url)
-    os.environ["COURSE_DB_URL"] = url
-    ex = Path(args.exchange or os.environ.get("COURSE_EXCHANGE")
-              or g / "exchange").resolve()
-    os.environ["COURSE_EXCHANGE"] = str(ex)
-    return g, url, ex
+from coursekit import autograde as ag
+from coursekit import collect as col
+from coursekit import export as ex
+from coursekit import feedback as fb
+from coursekit import pipeline
+from coursekit import release as rel
+from coursekit.config import CourseConfig
 
 
-def cmd_release(args, g, url, ex) -> int:
-    names = args.assignments or pipeline.assignments()
-    rel = []
-    if args.release_dir:
-        rel = [f"--CourseDirectory.release_directory="
-               f"{Path(args.release_dir).resolve()}"]
-    for a in names:
-        pipeline.nbgrader("generate_assignment", a, "--force", *rel,
-                          grading_dir=g, db_url=url)
-        print(f"released {args.release_dir or 'exercises'}/{a}")
-        if args.duedate:
-            from nbgrader.api import Gradebook
-            due = datetime.fromisoformat(args.duedate)
-            if due.tzinfo:
-                due = due.astimezone(timezone.utc).replace(tzinfo=None)
-            with Gradebook(url) as gb:
-                gb.update_or_create_assignment(a, duedate=due)
-            print(f"  due {due.isoformat()} UTC")
-        if args.exchange_release:
-            ex.mkdir(parents=True, exist_ok=True)
-            os.chmod(ex, 0o1777)
-            pipeline.nbgrader("release_assignment", a, "--force", *rel,
-                              grading_dir=g, db_url=url)
-            print(f"  published to the exchange {ex}")
+def cmd_release(args, cfg) -> int:
+    rel.release(cfg, args.assignments, exchange=args.exchange_release,
+                duedate=args.duedate, release_dir=args.release_dir)
     return 0
 
 
-def lateness(assignment: str, g: Path, url: str) -> list[str]:
-    """One line per late submission in submitted/."""
-    from nbgrader.api import Gradebook
-    from nbgrader.utils import parse_utc
-    with Gradebook(url) as gb:
-        due = gb.find_assignment(assignment).duedate
-    if due is None:
-        return []
-    out = []
-    for s in grade.submissions(g, assignment):
-        ts_file = g / "submitted" / s / assignment / "timestamp.txt"
-        if not ts_file.exists():
-            continue
-        ts = parse_utc(ts_file.read_text().strip()).replace(tzinfo=None)
-        if ts > due:
-            late = (ts - due).total_seconds()
-            out.append(f"student {s!r}, assignment {assignment!r}: "
-                       f"submitted {late:.0f} s after the due date "
-                       f"(late; nbgrader's late-penalty policy applies)")
-    return out
-
-
-def cmd_collect(args, g, url, ex) -> int:
+def cmd_collect(args, cfg) -> int:
     a = args.assignment
-    extra = ["--before-duedate"] if args.before_duedate else []
-    out = pipeline.nbgrader("collect", a, "--update", *extra,
-                            grading_dir=g, db_url=url)
-    n = len(grade.submissions(g, a))
-    print(f"collected {a}: {n} submission(s) in {g / 'submitted'}")
-    inbound = ex / COURSE / "inbound"
-    counts: dict[str, int] = {}
-    for p in inbound.glob(f"*+{a}+*"):
-        counts[p.name.split("+")[0]] = counts.get(p.name.split("+")[0],
-                                                  0) + 1
-    for s, k in sorted(counts.items()):
+    res = col.collect(cfg, a, before_duedate=args.before_duedate)
+    n = len(ag.submissions(cfg.grading_dir, a))
+    print(f"collected {a}: {len(res.collected)} new or updated, "
+          f"{len(res.unchanged)} unchanged, {n} submission(s) in "
+          f"{cfg.path('submitted')}")
+    for s, k in sorted(res.counts.items()):
         if k > 1:
             print(f"student {s!r}, assignment {a!r}: {k} submissions; "
                   f"collected the "
                   + ("latest before the due date" if args.before_duedate
                      else "latest"))
-    for line in lateness(a, g, url):
+    for line in res.lines():
         print(line)
-    if args.verbose:
-        print(out)
-    return 0
+    return 1 if res.refused else 0
 
 
-def cmd_autograde(args, g, url, ex) -> int:
-    res = grade.autograde(args.assignment, g, url, workers=args.workers,
-                          only=args.student or None)
-    print(f"autograded {args.assignment}: {len(res.graded)} graded, "
+def cmd_autograde(args, cfg) -> int:
+    res = ag.autograde(args.assignment, cfg=cfg, only=args.student or None,
+                       resume=not args.no_resume)
+    shard = f" (shard {cfg.shard[0]}/{cfg.shard[1]})" if cfg.shard else ""
+    print(f"autograded {args.assignment}{shard}: {len(res.graded)} graded, "
+          f"{len(res.skipped)} unchanged since the last run, "
           f"{len(res.problems)} problem(s), {res.seconds:.1f} s")
-    grade.save_json(res, g / f"autograde-{args.assignment}.json")
+    name = f"autograde-{args.assignment}" + (
+        f"-shard{cfg.shard[0]}of{cfg.shard[1]}" if cfg.shard else "")
+    ag.save_json(res, cfg.grading_dir / f"{name}.json")
     return 1 if res.problems else 0
 
 
-def cmd_feedback(args, g, url, ex) -> int:
-    pipeline.nbgrader("generate_feedback", args.assignment, "--force",
-                      grading_dir=g, db_url=url)
-    print(f"feedback in {g / 'feedback'}")
+def cmd_feedback(args, cfg) -> int:
+    out = fb.generate(cfg, args.assignment)
+    print(f"feedback for {args.assignment}: {len(out['pages'])} page(s) in "
+          f"{cfg.path('feedback')}, of which {len(out['notes'])} note(s) "
+          f"for submissions that could not be graded")
     return 0
 
 
-def cmd_export(args, g, url, ex) -> int:
-    to = Path(args.to or g / "grades.csv").resolve()
-    pipeline.nbgrader("export", f"--to={to}", grading_dir=g, db_url=url)
+def cmd_release_feedback(args, cfg) -> int:
+    rel.release_feedback(cfg, args.assignment)
+    print(f"feedback for {args.assignment} released to the exchange "
+          f"{cfg.exchange}: students run `nbgrader fetch_feedback "
+          f"{args.assignment}`")
+    return 0
+
+
+def cmd_export(args, cfg) -> int:
+    to = ex.export(cfg, args.to)
     print(f"grades exported to {to}")
     return 0
 
 
-def cmd_report(args, g, url, ex) -> int:
-    for line in grade.report(args.assignment, g, url):
+def cmd_report(args, cfg) -> int:
+    for line in ag.report(args.assignment, cfg):
         print(line)
     return 0
 
 
-def cmd_check(args, g, url, ex) -> int:
+def cmd_check(args, cfg) -> int:
     """Start a sandboxed kernel and show what it can reach."""
     from coursekit.selfcheck import run
     ok, lines = run()
@@ -161,12 +111,13 @@ def cmd_check(args, g, url, ex) -> int:
     return 0 if ok else 1
 
 
-def main(argv=None) -> int:
+def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m coursekit",
                                 description=__doc__.split("\n\n")[0])
     p.add_argument("--grading-dir")
     p.add_argument("--db-url")
     p.add_argument("--exchange")
+    p.add_argument("--roster", help="student_id user-or-uid per line")
     sub = p.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("release", help="regenerate exercises/ (and "
                        "publish to the exchange)")
@@ -178,22 +129,39 @@ def main(argv=None) -> int:
     c = sub.add_parser("collect", help="collect from the exchange")
     c.add_argument("assignment")
     c.add_argument("--before-duedate", action="store_true")
-    c.add_argument("-v", "--verbose", action="store_true")
     a = sub.add_parser("autograde", help="grade every submission")
     a.add_argument("assignment")
-    a.add_argument("--workers", type=int, default=1)
+    a.add_argument("--workers", type=int)
+    a.add_argument("--shard", help="i/N: grade the i-th of N shards")
     a.add_argument("--student", action="append")
+    a.add_argument("--no-resume", action="store_true",
+                   help="regrade unchanged submissions too")
+    a.add_argument("--submission-timeout", type=float,
+                   help="wall-clock seconds per submission (900)")
     f = sub.add_parser("feedback", help="generate feedback HTML")
     f.add_argument("assignment")
+    rf = sub.add_parser("release_feedback",
+                        help="return feedback to the students")
+    rf.add_argument("assignment")
     e = sub.add_parser("export", help="export grades as CSV")
     e.add_argument("--to")
     rp = sub.add_parser("report", help="scores and failed cells")
     rp.add_argument("assignment")
     sub.add_parser("check", help="sandbox self-check")
-    args = p.parse_args(argv)
-    g, url, ex = _paths(args)
+    return p
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
     try:
-        return globals()[f"cmd_{args.cmd}"](args, g, url, ex)
-    except (pipeline.NbgraderError, ValueError) as exc:
+        cfg = CourseConfig.from_env(
+            grading_dir=args.grading_dir, db_url=args.db_url,
+            exchange=args.exchange, roster=args.roster,
+            workers=getattr(args, "workers", None),
+            shard=getattr(args, "shard", None),
+            submission_timeout=getattr(args, "submission_timeout", None))
+        cfg.grading_dir.mkdir(parents=True, exist_ok=True)
+        return globals()[f"cmd_{args.cmd}"](args, cfg)
+    except (pipeline.NbgraderError, ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

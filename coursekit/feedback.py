@@ -1,53 +1,228 @@
-"""Feedback that explains a mistake without revealing the hidden tests.
+"""Feedback students can read offline, and that never reveals hidden tests.
 
 nbgrader's feedback is the autograded notebook as HTML, hidden tests and
-tracebacks included. Students should see, for every test cell, whether it
-passed, the points, and the message explaining the mistake: never the
-hidden test code or the inputs it drew. :class:`ScrubFeedback` runs after
-nbgrader's ``ClearHiddenTests`` (which drops the hidden code) and replaces
-each test cell's outputs by one line with the result and the message.
+tracebacks included, with MathJax from a CDN. Here (configured in
+``nbgrader_config.py``, so plain ``nbgrader generate_feedback`` does it
+too):
+
+* :class:`ScrubFeedback` runs after nbgrader's ``ClearHiddenTests`` (which
+  drops the hidden code) and replaces each test cell's outputs by one
+  verdict: passed, or failed with the grader's message (``Feedback``
+  errors, written by the sandboxed grading: a hidden check says "Hidden
+  check ..." and names its input when that input is not secret). The
+  message is HTML, so its formulas (``$...$``) are typeset, and it wraps
+  instead of running off the box's edge;
+* :class:`OfflineFeedbackExporter` makes every page self-contained: the
+  site's own MathJax 3 (``tex-svg-full.js`` from ``make assets``:
+  ``_assets/mathjax`` or ``node_modules/mathjax/es5``) is inlined, SVG
+  output needs no font files, and nothing is loaded from the network --
+  students open the page from disk, and ``release_feedback`` copies only
+  the ``.html`` file;
+* :func:`generate` (``python -m coursekit feedback``) runs nbgrader's
+  ``generate_feedback`` and then writes a *note* for every submission that
+  could not be graded because a notebook was missing, misnamed or not
+  valid JSON: it says which notebook was expected and what was found.
 """
 from __future__ import annotations
 
 import re
+import shutil
+from pathlib import Path
 
+import markupsafe
+from nbconvert.exporters import HTMLExporter
 from nbformat.v4 import new_output
 from nbgrader.preprocessors import NbGraderPreprocessor
 
+from coursekit import nbmeta
+from coursekit.config import REPO, CourseConfig
+
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_GRADER_ERRORS = ("Feedback", "AssertionError", "NotRun", "KernelStopped",
+                  "CellTimeoutError")
 
 
-def _grade_meta(cell):
-    return cell.metadata.get("nbgrader", {})
+def _verdict_html(ok: bool, points: float, message: str) -> str:
+    p = f"{points:g}"
+    if ok:
+        head = f"✔ passed ({p} / {p} points)"
+    else:
+        head = f"✘ failed (0 / {p} points)"
+    body = f": {markupsafe.escape(message)}" if message else ""
+    cls = "ck-pass" if ok else "ck-fail"
+    return (f'<div class="ck-verdict {cls}"><strong>{head}</strong>'
+            f'{body}</div>')
 
 
 class ScrubFeedback(NbGraderPreprocessor):
-    """Replace test-cell outputs with a pass/fail line and the message."""
+    """Replace test-cell outputs with a pass/fail verdict and the message."""
 
     def preprocess_cell(self, cell, resources, index):
-        meta = _grade_meta(cell)
-        if cell.cell_type != "code" or not meta.get("grade"):
+        if cell.cell_type != "code" or not nbmeta.meta(cell).get("grade"):
             return cell, resources
-        points = meta.get("points", 0)
+        points = nbmeta.points(cell)
         errors = [o for o in cell.get("outputs", [])
                   if o.get("output_type") == "error"]
         if errors:
             err = errors[-1]
             message = _ANSI.sub("", str(err.get("evalue", ""))).strip()
-            if err.get("ename") in ("NotRun", "KernelStopped",
-                                    "CellTimeoutError") and message:
+            if err.get("ename") in _GRADER_ERRORS and message:
                 # The grader's own explanation (coursekit.execute).
-                text = f"✘ failed (0 / {points} points): {message}\n"
-            elif err.get("ename") in ("Feedback",
-                                      "AssertionError") and message:
-                text = f"✘ failed (0 / {points} points): {message}\n"
+                pass
             else:
                 # The student's own code raised: its type and message are
                 # the student's, and useful; the traceback would show
                 # the test code, so it is left out.
-                text = (f"✘ failed (0 / {points} points): your code raised "
-                        f"{err.get('ename')}: {message}\n")
+                message = f"your code raised {err.get('ename')}: {message}"
+            ok = False
         else:
-            text = f"✔ passed ({points} / {points} points)\n"
-        cell.outputs = [new_output("stream", name="stdout", text=text)]
+            ok, message = True, ""
+        text = _verdict_html(ok, points, message)
+        plain = ("✔ passed" if ok else "✘ failed") + \
+            (f": {message}" if message else "")
+        cell.outputs = [new_output("display_data", data={
+            "text/html": text, "text/plain": plain})]
         return cell, resources
+
+
+# ---- self-contained HTML ---------------------------------------------------
+
+_MATHJAX_BLOCK = re.compile(
+    r"<!-- Load mathjax -->.*?<!-- End of mathjax configuration -->",
+    re.S)
+_REMOTE = re.compile(
+    r"<(script|link)\b[^>]*\b(src|href)=[\"']https?://[^>]*>"
+    r"(\s*</script>)?", re.I)
+
+STYLE = """<style>
+/* coursekit: long messages wrap inside the output box */
+div.output_area pre, div.output_subarea pre, .ck-verdict {
+  white-space: pre-wrap; overflow-wrap: anywhere; word-break: break-word;
+}
+.ck-verdict { font-family: sans-serif; padding: .4em .6em;
+  border-left: 4px solid; max-width: 100%; box-sizing: border-box; }
+.ck-pass { border-color: #2e7d32; }
+.ck-fail { border-color: #c62828; }
+mjx-container { max-width: 100%; overflow-x: auto; overflow-y: hidden; }
+</style>
+"""
+
+MATHJAX_CONFIG = """<script>
+window.MathJax = {
+  tex: {inlineMath: [['$', '$'], ['\\\\(', '\\\\)']],
+        displayMath: [['$$', '$$'], ['\\\\[', '\\\\]']],
+        processEscapes: true},
+  svg: {fontCache: 'global'},
+  options: {enableMenu: false}
+};
+</script>
+"""
+
+
+def mathjax_file(repo: Path = REPO) -> Path:
+    for p in (repo / "_assets" / "mathjax" / "tex-svg-full.js",
+              repo / "node_modules" / "mathjax" / "es5" / "tex-svg-full.js"):
+        if p.is_file():
+            return p
+    raise FileNotFoundError(
+        "MathJax for offline feedback not found (_assets/mathjax/"
+        "tex-svg-full.js): run `make assets` (npm ci) first")
+
+
+_MATHJAX_JS: dict[str, str] = {}
+
+
+def offline_head(repo: Path = REPO) -> str:
+    path = mathjax_file(repo)
+    if str(path) not in _MATHJAX_JS:
+        _MATHJAX_JS[str(path)] = path.read_text().replace("</script",
+                                                          "<\\/script")
+    return (STYLE + MATHJAX_CONFIG + "<script>\n" + _MATHJAX_JS[str(path)]
+            + "\n</script>\n")
+
+
+def make_offline(page: str, repo: Path = REPO) -> str:
+    """The page with its CDN MathJax replaced by the inlined local copy,
+    the wrapping style added, and no remote script or stylesheet."""
+    page = _MATHJAX_BLOCK.sub("", page)
+    page = _REMOTE.sub("", page)
+    return page.replace("</head>", offline_head(repo) + "</head>", 1)
+
+
+class OfflineFeedbackExporter(HTMLExporter):
+    """nbgrader's feedback HTML, self-contained (see :func:`make_offline`)."""
+
+    def from_notebook_node(self, nb, resources=None, **kw):
+        output, resources = super().from_notebook_node(nb, resources, **kw)
+        return make_offline(output), resources
+
+
+# ---- notes for submissions that could not be graded -----------------------
+
+NOTE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<title>{title}</title>{style}</head>
+<body style="font-family: sans-serif; max-width: 48em; margin: 2em auto;">
+<h1>{title}</h1>
+<div class="ck-verdict ck-fail"><strong>✘ not graded: 0 points</strong>
+{items}</div>
+<p>Resubmit the assignment with the notebook under its expected name
+(<code>nbgrader submit {assignment}</code> from the assignment's folder, or
+the Assignments tab), before the due date, to be graded.</p>
+</body></html>
+"""
+
+
+def note_page(assignment: str, student: str, problems) -> str:
+    items = "".join(f"<p>{markupsafe.escape(p.where)}: "
+                    f"{markupsafe.escape(p.message)}</p>" for p in problems)
+    title = markupsafe.escape(f"{assignment}: feedback for {student}")
+    return NOTE.format(title=title, style=STYLE, items=items,
+                       assignment=markupsafe.escape(assignment))
+
+
+def write_notes(cfg: CourseConfig, assignment: str) -> list[Path]:
+    """A feedback note for every submission with a missing, misnamed or
+    invalid notebook: under the expected notebook's name and under the
+    name of every notebook the student did submit (so ``fetch_feedback``,
+    which looks for the student's own notebook names, finds it)."""
+    from coursekit.autograde import check_submission, submissions
+    written = []
+    for s in submissions(cfg.grading_dir, assignment):
+        if not cfg.in_shard(s):
+            continue
+        folder = cfg.path("submitted") / s / assignment
+        problems = check_submission(folder, s, assignment, cfg)
+        if not problems:
+            continue
+        out = cfg.path("feedback") / s / assignment
+        out.mkdir(parents=True, exist_ok=True)
+        for extra in ("timestamp.txt", "submission_secret.txt"):
+            if (folder / extra).is_file():
+                shutil.copyfile(folder / extra, out / extra)
+        names = {Path(n).stem for n in cfg.expected_notebooks(assignment)}
+        names |= {p.stem for p in folder.glob("*.ipynb")}
+        page = note_page(assignment, s, problems)
+        for stem in sorted(names):
+            target = out / f"{stem}.html"
+            target.write_text(page)
+            written.append(target)
+    return written
+
+
+def generate(cfg: CourseConfig, assignment: str, student=None) -> dict:
+    """nbgrader's generate_feedback (self-contained pages, no hidden
+    tests), then a note for every submission that could not be graded."""
+    from coursekit import pipeline
+    extra = [f"--student={student}"] if student else []
+    try:
+        pipeline.nbgrader("generate_feedback", assignment, "--force",
+                          *extra, cfg=cfg)
+    except pipeline.NbgraderError as exc:
+        # nbgrader stops at a student without an autograded notebook;
+        # the notes below cover exactly those
+        if "autograded" not in str(exc) and "No notebooks" not in str(exc):
+            raise
+    notes = write_notes(cfg, assignment)
+    pages = sorted((cfg.path("feedback")).glob(f"*/{assignment}/*.html"))
+    return dict(pages=pages, notes=notes)

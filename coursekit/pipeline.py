@@ -1,45 +1,47 @@
 """Run nbgrader's steps for this course and read the gradebook.
 
 Every function takes the grading directory (submissions, autograded
-notebooks, feedback, gradebook) explicitly, so tests and benchmarks run
-in a temporary folder and never touch an instructor's ``_grading/``.
+notebooks, feedback, gradebook) explicitly -- or a
+:class:`coursekit.config.CourseConfig` -- so tests and benchmarks run in a
+temporary folder and never touch an instructor's ``_grading/``.
 """
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from coursekit.config import REPO, CourseConfig
+
+__all__ = ["REPO", "NbgraderError", "course_env", "nbgrader", "assignments",
+           "generate_release", "scores"]
 
 
 class NbgraderError(RuntimeError):
     """An nbgrader command failed; the message holds its output."""
 
 
+def _config(grading_dir=None, db_url=None, cfg=None) -> CourseConfig:
+    if cfg is not None:
+        return cfg.with_(db_url=db_url) if db_url else cfg
+    if grading_dir is None:
+        raise TypeError("pass grading_dir= or cfg=")
+    return CourseConfig.from_env(grading_dir=grading_dir, db_url=db_url)
+
+
 def course_env(grading_dir, db_url: str | None = None) -> dict:
-    """Environment for nbgrader with this course's config and paths.
-
-    The virtual environment's ``bin/`` goes first on PATH because nbgrader
-    shells out to ``alembic`` and starts kernels by name.
-    """
-    env = dict(os.environ)
-    bindir = str(Path(sys.executable).parent)
-    env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
-    env["COURSE_GRADING_DIR"] = str(grading_dir)
-    if db_url:
-        env["COURSE_DB_URL"] = db_url
-    env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
-    return env
+    """Environment for nbgrader with this course's config and paths
+    (see :meth:`CourseConfig.env`)."""
+    return _config(grading_dir, db_url).env()
 
 
-def nbgrader(*args: str, grading_dir, db_url: str | None = None,
-             timeout: float = 900) -> str:
+def nbgrader(*args: str, grading_dir=None, db_url: str | None = None,
+             timeout: float = 900, cfg: CourseConfig | None = None) -> str:
     """Run ``nbgrader ARGS`` in the repository; return its output."""
+    cfg = _config(grading_dir, db_url, cfg)
     exe = Path(sys.executable).parent / "nbgrader"
     cmd = [str(exe), *args]
-    proc = subprocess.run(cmd, cwd=REPO, env=course_env(grading_dir, db_url),
+    proc = subprocess.run(cmd, cwd=cfg.repo, env=cfg.env(),
                           capture_output=True, text=True, timeout=timeout)
     out = proc.stdout + proc.stderr
     if proc.returncode != 0:
@@ -54,12 +56,14 @@ def assignments() -> list[str]:
                   if p.is_dir() and any(p.glob("*.ipynb")))
 
 
-def generate_release(assignment: str, grading_dir, release_dir,
-                     db_url: str | None = None) -> Path:
+def generate_release(assignment: str, grading_dir=None, release_dir=None,
+                     db_url: str | None = None,
+                     cfg: CourseConfig | None = None) -> Path:
     """Generate the student version of ``assignment`` into release_dir."""
+    cfg = _config(grading_dir, db_url, cfg)
+    release_dir = release_dir or cfg.path("release")
     nbgrader("generate_assignment", assignment, "--force",
-             f"--CourseDirectory.release_directory={release_dir}",
-             grading_dir=grading_dir, db_url=db_url)
+             f"--CourseDirectory.release_directory={release_dir}", cfg=cfg)
     return Path(release_dir) / assignment
 
 
@@ -67,6 +71,9 @@ def scores(db_url: str, assignment: str) -> dict[str, dict]:
     """student -> {"total": points, "cells": {grade_id: points}}."""
     from nbgrader.api import Gradebook
 
+    from coursekit.autograde import _fast_gradebook, quiet_sqlalchemy
+    quiet_sqlalchemy()
+    _fast_gradebook()
     out: dict[str, dict] = {}
     with Gradebook(db_url) as gb:
         for sub in gb.assignment_submissions(assignment):

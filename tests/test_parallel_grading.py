@@ -1,4 +1,5 @@
-"""Parallel grading on PostgreSQL gives exactly the sequential grades.
+"""Parallel and sharded grading on PostgreSQL give exactly the sequential
+grades.
 
 A private PostgreSQL server is started on loopback (coursekit.pg, from
 Debian's postgresql package, as .ci/run installs it). The same class of
@@ -6,12 +7,17 @@ submissions -- for every assignment: the solution, the stub and each
 simulated mistake, plus a few hostile ones for assignment 1 -- is graded
 once sequentially on SQLite and once by two workers on PostgreSQL; every
 student's score in every test cell, the reported problems and the CSV
-export must be identical.
+export must be identical. Then two grader processes (``python -m
+coursekit autograde --shard 1/2`` and ``--shard 2/2``, as two machines
+would run them), each in its own working directory with its own copy of
+the submissions, grade assignment 1 at the same time into one fresh
+PostgreSQL gradebook: the grades must be the sequential ones.
 """
 import csv
 import importlib
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -20,6 +26,7 @@ import nbformat
 import pytest
 
 from coursekit import grade, pipeline, simulate
+from coursekit.config import shard_of
 from coursekit.pg import PrivateServer
 
 sys.path.insert(0, str(Path(__file__).parent / "hostile"))
@@ -102,7 +109,7 @@ def both(postgres, tmp_path_factory):
             pipeline.nbgrader("export", f"--to={g / 'grades.csv'}",
                               grading_dir=g, db_url=url)
             out[label] = dict(results=results, scores=scores, url=url,
-                              csv=g / "grades.csv")
+                              csv=g / "grades.csv", dir=g)
     finally:
         os.environ.pop("COURSE_CELL_TIMEOUT", None)
     return out
@@ -137,6 +144,65 @@ def test_same_csv_export(both):
                        r["max_score"])
                       for r in csv.DictReader(open(path)))
     assert rows(both["seq"]["csv"]) == rows(both["par"]["csv"])
+
+
+A = "a01_mapping"
+
+
+@pytest.fixture(scope="module")
+def shards(postgres, both):
+    url = postgres.reset("shards")
+    base = Path(tempfile.mkdtemp(prefix="ck-shards-"))
+    dirs = [base / "grader1", base / "grader2"]
+    for d in dirs:
+        for sub in (both["seq"]["dir"] / "submitted").glob(f"*/{A}"):
+            shutil.copytree(sub, d / "submitted" / sub.parent.name / A)
+    # the assignment is registered once, before the graders start
+    pipeline.generate_release(A, dirs[0], base / "release", db_url=url)
+    env = {**os.environ, "COURSE_CELL_TIMEOUT": "10",
+           "PATH": str(Path(sys.executable).parent) + os.pathsep
+           + os.environ["PATH"]}
+    procs = [subprocess.Popen(
+        [sys.executable, "-m", "coursekit", "--grading-dir", str(d),
+         "--db-url", url, "autograde", A, "--shard", f"{i}/2"],
+        cwd=d, env={**env, "PYTHONPATH": str(REPO)}, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for i, d in enumerate(dirs, 1)]
+    outs = [p.communicate(timeout=1800) for p in procs]
+    export = dirs[1] / "grades.csv"
+    pipeline.nbgrader("export", f"--to={export}", grading_dir=dirs[1],
+                      db_url=url)
+    yield dict(url=url, dirs=dirs, outs=outs,
+               codes=[p.returncode for p in procs],
+               scores=pipeline.scores(url, A), csv=export)
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def test_two_sharded_graders_give_the_sequential_grades(shards, both):
+    assert shards["codes"] in ([0, 0], [0, 1], [1, 0], [1, 1]), \
+        shards["outs"]
+    assert shards["scores"] == both["seq"]["scores"][A]
+
+
+def test_each_shard_grades_only_its_students(shards):
+    graded = []
+    for i, d in enumerate(shards["dirs"], 1):
+        mine = sorted(p.parent.parent.name for p in
+                      (d / "autograded").glob(f"*/{A}/*.ipynb"))
+        assert mine, f"shard {i} graded nothing"
+        assert all(shard_of(s, 2) == i for s in mine), (i, mine)
+        graded += mine
+        assert f"(shard {i}/2)" in shards["outs"][i - 1][0]
+    assert len(graded) == len(set(graded))
+
+
+def test_one_export_holds_the_whole_class(shards, both):
+    def rows(path):
+        return sorted((r["student_id"], r["score"])
+                      for r in csv.DictReader(open(path))
+                      if r["assignment"] == A
+                      and r["student_id"].startswith(f"{A}-"))
+    assert rows(shards["csv"]) == rows(both["seq"]["csv"])
 
 
 def test_sqlite_refuses_parallel_workers(tmp_path):
