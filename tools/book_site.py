@@ -16,8 +16,11 @@ it writes:
   loader on every page; live code needs a remote kernel anyway (the Binder
   button is the way to run a chapter), so both are dropped. Matplotlib's
   ``to_jshtml`` animations link Font Awesome 4 from a CDN; that link is
-  removed (the theme serves Font Awesome itself) and the animation's
-  ``<img>`` gets alt text and its buttons wrap on a phone.
+  removed, the player's icons are drawn as inline SVG (no icon font needed,
+  ``tools/bookhtml.py``), the animation's ``<img>`` gets alt text and its
+  buttons wrap on a phone.
+- **Chapters import ``tools.bookhtml``** (the book-only HTML exports): the
+  repository root is put on the kernels' ``PYTHONPATH``.
 - **Lighter pages.** The theme loads Font Awesome twice: as webfonts
   (its CSS) and as a 1.5 MB script that swaps icons for SVG. The icons
   look the same from the webfonts alone, so the script tag is removed
@@ -35,8 +38,13 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import re
+import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bookhtml import svg_controls  # noqa: E402
 
 __all__ = ["setup"]
 
@@ -228,6 +236,8 @@ def drop_cdn_references(app, pagename, templatename, context, doctree):
     body = context.get("body")
     if body:
         body = _FA_CDN_LINK.sub("", body)
+        if 'class="anim-buttons"' in body:
+            body = svg_controls(body)
         body = _ANIM_IMG.sub(
             lambda m: f'<img id="{m.group(1)}" alt="{_ANIM_ALT}">', body)
         body = _ANIM_SLIDER.sub(
@@ -265,7 +275,19 @@ def drop_fontawesome_script(app, exception):
             page.write_text(lighter, encoding="utf-8")
 
 
+def kernels_import_tools(app, config):
+    """Chapters import ``tools.bookhtml``: the kernels the build starts
+    (they inherit this process's environment) find it whether or not the
+    repository is installed."""
+    root = str(Path(__file__).resolve().parent.parent)
+    paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep)
+             if p]
+    if root not in paths:
+        os.environ["PYTHONPATH"] = os.pathsep.join([root, *paths])
+
+
 def setup(app):
+    app.connect("config-inited", kernels_import_tools)
     app.connect("config-inited", default_colour_mode)
     app.add_js_file(None, body=WIDGETS_SHIM)
     app.connect("build-finished", drop_fontawesome_script)
