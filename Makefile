@@ -24,9 +24,13 @@ $(VENV)/.installed: requirements.txt constraints.txt pyproject.toml
 	touch $@
 
 # Scripts the site serves itself (no CDN), from the npm registry.
-# MathJax, and the ipywidgets HTML manager with its icon fonts (embed.js:
-# the built-in widgets, no RequireJS). Copied to the site's _static/.
+# MathJax, the ipywidgets HTML manager with its icon fonts (embed.js:
+# the built-in widgets, no RequireJS) and a CJK font. Copied to the
+# site's _static/.
 WIDGETS_JS := node_modules/@jupyter-widgets/html-manager/dist
+# Chinese terms: Noto Sans SC (regular; bold is synthesized) as woff2
+# subsets (a page loads only those of the characters it shows).
+CJK_FONT := node_modules/@fontsource/noto-sans-sc
 assets: _assets/.installed
 _assets/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
@@ -35,6 +39,13 @@ _assets/.installed: package.json package-lock.json
 	cp $(WIDGETS_JS)/embed.js $(WIDGETS_JS)/embed.js.LICENSE.txt \
 	  $(WIDGETS_JS)/*.woff2 $(WIDGETS_JS)/*.woff $(WIDGETS_JS)/*.ttf \
 	  $(WIDGETS_JS)/*.eot $(WIDGETS_JS)/*.svg _assets/ipywidgets/
+	mkdir -p _assets/noto-sans-sc/files
+	cp $(CJK_FONT)/LICENSE _assets/noto-sans-sc/
+	for w in 400; do \
+	  sed 's/, url([^)]*\.woff) format(.woff.)//' $(CJK_FONT)/$$w.css \
+	    > _assets/noto-sans-sc/$$w.css && \
+	  cp $(CJK_FONT)/files/*-$$w-normal.woff2 _assets/noto-sans-sc/files/ \
+	  || exit 1; done
 	touch $@
 
 # Executes every chapter (cached in _build/.jupyter_cache), warnings and

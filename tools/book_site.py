@@ -7,8 +7,14 @@ it writes:
   to ``_build/jupyter_execute/<page>.ipynb``) is copied, with its outputs,
   to ``_sources/<page>.ipynb`` in the site, and the theme's download menu
   offers it (``ipynb_source``), next to the ``.md`` source.
+- **Opens as a notebook.** Its markdown cells are converted from MyST to
+  what Jupyter and Colab render (``tools/nbexport.py``: numbered
+  equations, citations, admonitions, diagrams as SVG attachments).
 - **Runs elsewhere.** A notebook that imports ``dlopt`` gets a first cell
   that installs it from the repository when it is missing (Colab).
+- **Binder** opens ``book/<chapter>.ipynb``, which ``binder/postBuild``
+  writes in the launch environment (``binder/requirements.txt``: only what
+  the chapters need, CPU torch).
 - **Colab** cannot open a MyST ``.md`` file, so the Colab button opens
   that ``.ipynb`` from the published branch (``book_site_pages_branch``,
   ``gh-pages`` as written by ``.github/workflows/pages.yml``).
@@ -19,12 +25,18 @@ it writes:
   removed, the player's icons are drawn as inline SVG (no icon font needed,
   ``tools/bookhtml.py``), the animation's ``<img>`` gets alt text and its
   buttons wrap on a phone.
-- **Chapters import ``tools.bookhtml``** (the book-only HTML exports): the
-  repository root is put on the kernels' ``PYTHONPATH``.
+- **Kernels.** Chapters import ``tools.bookhtml`` (the book-only HTML
+  exports): the repository root is put on the kernels' ``PYTHONPATH``.
+  Figures are SVG in the book's matplotlib style (``tools/matplotlibrc``).
+- **Progress bars print one line.** Carriage returns in stream outputs
+  are applied (a redrawn line shows once), as in Jupyter.
 - **Lighter pages.** The theme loads Font Awesome twice: as webfonts
   (its CSS) and as a 1.5 MB script that swaps icons for SVG. The icons
   look the same from the webfonts alone, so the script tag is removed
   from the written pages (it keeps pages with widgets under 5 MB).
+- **Chinese that renders.** The site serves Noto Sans SC (npm
+  ``@fontsource/noto-sans-sc``, unicode-range subsets) and puts it after
+  the system fonts (``tools/static/book_site.css``).
 - **Quiet console.** The theme's colour mode defaults to ``auto``. The
   ipywidgets HTML manager typesets labels through MathJax 2's
   ``MathJax.Hub.Queue``; the site runs MathJax 3, so a small shim
@@ -45,6 +57,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bookhtml import svg_controls  # noqa: E402
+from nbexport import convert_notebook  # noqa: E402
 
 __all__ = ["setup"]
 
@@ -64,6 +77,31 @@ _ANIM_CSS = ("<style>.animation { max-width: 100%; } "
 # instead of widening the page.
 _CODE_CSS = ("<style>code.literal { overflow-wrap: anywhere; } "
              "code.literal span.pre { white-space: pre-wrap; }</style>\n")
+# A stream output's <pre>: its carriage returns (a progress bar redrawing
+# its line) are applied as a terminal or Jupyter would, so the page shows
+# the final line once, not every redraw.
+_STREAM_PRE = re.compile(
+    r'(<div class="output stream[^"]*">\s*<div class="highlight"><pre>)'
+    r'(.*?)(</pre>)', re.S)
+
+
+def _apply_carriage_returns(text: str) -> str:
+    lines = []
+    for line in text.split("\n"):
+        if "\r" in line:
+            # markup opening the line (pygments' <span></span>) stays
+            lead = re.match(r"(?:<[^>]*>)*", line).group(0)
+            parts = [p for p in line[len(lead):].split("\r") if p]
+            line = lead + (parts[-1] if parts else "")
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def _stream_pre(match) -> str:
+    return match.group(1) + _apply_carriage_returns(match.group(2)) \
+        + match.group(3)
+
+
 _ANIM_ALT = ("Animation frame: use the buttons or the slider below "
              "to play and step through it")
 
@@ -171,6 +209,10 @@ def _write_ipynb(app, source: Path, target: Path) -> None:
     nb = _with_outputs(app, json.loads(source.read_text(encoding="utf-8")))
     nb.get("metadata", {}).pop("jupytext", None)
     nb.get("metadata", {}).pop("source_map", None)
+    bibs = getattr(getattr(app, "config", None), "bibtex_bibfiles",
+                   None) or []
+    bib = Path(getattr(app, "srcdir", ".")) / bibs[0] if bibs else None
+    convert_notebook(nb, str(bib) if bib and bib.is_file() else None)
     repo = _repository_url(app)
     code = _code(nb)
     if repo and ("import dlopt" in code or "from dlopt" in code):
@@ -210,6 +252,9 @@ def point_colab_to_ipynb(app, pagename, templatename, context, doctree):
     add_notebook_download(app, pagename, templatename, context, doctree)
     ipynb = context.get("ipynb_source")
     for button in _iter_buttons(context.get("header_buttons", [])):
+        if ipynb and button.get("text") == "Binder":
+            # binder/postBuild writes book/<chapter>.ipynb (converted)
+            button["url"] = re.sub(r"\.md$", ".ipynb", button["url"])
         if not ipynb or button.get("text") != "Colab":
             continue
         match = re.match(r"(.*/github/[^/]+/[^/]+/blob/)", button["url"])
@@ -243,6 +288,8 @@ def drop_cdn_references(app, pagename, templatename, context, doctree):
         body = _ANIM_SLIDER.sub(
             lambda m: f'<input id="{m.group(1)}" aria-label="Frame"', body)
         body = _GRAPHVIZ.sub(_label_graphviz, body)
+        if "\r" in body:
+            body = _STREAM_PRE.sub(_stream_pre, body)
         if 'class="anim-buttons"' in body:
             body = _ANIM_CSS + body
         if 'class="docutils literal' in body:
@@ -275,19 +322,76 @@ def drop_fontawesome_script(app, exception):
             page.write_text(lighter, encoding="utf-8")
 
 
-def kernels_import_tools(app, config):
-    """Chapters import ``tools.bookhtml``: the kernels the build starts
-    (they inherit this process's environment) find it whether or not the
-    repository is installed."""
-    root = str(Path(__file__).resolve().parent.parent)
+KERNEL_CONFIG = """\
+# Written by tools/book_site.py: how the book's kernels draw figures.
+c.InlineBackend.figure_formats = {"svg"}
+"""
+# Every figure a chapter displays is first made readable on the page
+# (tools.bookhtml.readable: at most the column's width, no text under
+# 11 pt), and its SVG is compacted (tools.bookhtml.compact_svg). The inline backend binds IPython's print_figure when it is
+# activated, after this startup file has run.
+KERNEL_STARTUP = """\
+# Written by tools/book_site.py.
+import IPython.core.pylabtools as _pylabtools
+
+_print_figure = _pylabtools.print_figure
+
+
+def _book_print_figure(fig, fmt="png", *args, **kwargs):
+    from tools.bookhtml import compact_svg, readable
+    readable(fig)
+    out = _print_figure(fig, fmt, *args, **kwargs)
+    if fmt == "svg" and isinstance(out, str):
+        out = compact_svg(out)
+    return out
+
+
+_pylabtools.print_figure = _book_print_figure
+"""
+
+
+def kernel_environment(app, config):
+    """The environment of the kernels the build starts (they inherit this
+    process's): chapters import ``tools.bookhtml`` whether or not the
+    repository is installed; matplotlib uses the book's style
+    (``tools/matplotlibrc``) and inline figures are SVG (an IPython
+    profile under the build directory)."""
+    tools = Path(__file__).resolve().parent
+    root = str(tools.parent)
     paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep)
              if p]
     if root not in paths:
         os.environ["PYTHONPATH"] = os.pathsep.join([root, *paths])
+    os.environ["MATPLOTLIBRC"] = str(tools / "matplotlibrc")
+    ipython = Path(app.outdir).parent / "ipython"
+    profile = ipython / "profile_default"
+    profile.mkdir(parents=True, exist_ok=True)
+    (profile / "startup").mkdir(exist_ok=True)
+    for target, text in ((profile / "ipython_kernel_config.py",
+                          KERNEL_CONFIG),
+                         (profile / "startup" / "00-book-figures.py",
+                          KERNEL_STARTUP)):
+        if not target.is_file() or target.read_text() != text:
+            target.write_text(text)
+    os.environ["IPYTHONDIR"] = str(ipython)
+
+
+STATIC = Path(__file__).resolve().parent / "static"
+# Noto Sans SC (Makefile: npm @fontsource/noto-sans-sc -> _assets/).
+CSS_FILES = ["noto-sans-sc/400.css", "book_site.css"]
+
+
+def add_static_files(app, config):
+    """tools/static/ (the site's own CSS) is copied to _static/."""
+    if str(STATIC) not in map(str, config.html_static_path):
+        config.html_static_path.append(str(STATIC))
 
 
 def setup(app):
-    app.connect("config-inited", kernels_import_tools)
+    app.connect("config-inited", kernel_environment)
+    app.connect("config-inited", add_static_files)
+    for css in CSS_FILES:
+        app.add_css_file(css)
     app.connect("config-inited", default_colour_mode)
     app.add_js_file(None, body=WIDGETS_SHIM)
     app.connect("build-finished", drop_fontawesome_script)
