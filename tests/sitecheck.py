@@ -291,8 +291,11 @@ READER_PROBE = r"""async () => {
     const math = c.querySelector('mjx-math');
     const w = math ? math.getBoundingClientRect().width : 0;
     const scrolls = c.scrollWidth > c.clientWidth + 1;
+    // (Sphinx floats the equation number beside it: the room left is the
+    // container's own width, not its parent's)
     if (w > box + 1 || scrolls) wide.push({eq: label(c),
-      width: Math.round(w), container: Math.round(box)});
+      width: Math.round(w), container: Math.round(Math.min(box,
+                                                  c.clientWidth))});
   }
   const figures = [...document.querySelectorAll('img')].filter(
     (i) => /\.svg($|\?)|^data:image\/svg/.test(i.currentSrc || i.src) &&

@@ -29,7 +29,9 @@ import yaml
 import sitecheck
 from sitecheck import SiteServer
 
-pytestmark = pytest.mark.slow
+# One crawl per site serves every test here: under pytest-xdist keep the
+# module on one worker (--dist loadfile, or loadgroup with this group).
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("site")]
 
 REPO = Path(__file__).resolve().parent.parent
 BOOK_HTML = REPO / "_build" / "html"

@@ -282,14 +282,27 @@ def test_launch_environment_holds_what_the_chapters_import_and_cpu_torch():
     assert "python -m tools.nbexport book" in post
 
 
-def test_a_redrawn_progress_line_shows_once():
-    body = ('<div class="output stream highlight-myst-ansi notranslate">'
-            '<div class="highlight"><pre><span></span>\rgrid:   0%| | 0/24'
-            '\rgrid: 100%|#| 24/24\nbest: 0.9\n</pre></div></div>'
-            '<pre>keep\rthis</pre>')
-    context = {"body": body}
-    book_site.drop_cdn_references(None, "p", "page.html", context, None)
-    out = context["body"]
-    assert "<pre><span></span>grid: 100%|#| 24/24\nbest: 0.9\n</pre>" in out
-    assert "0/24" not in out
-    assert "<pre>keep\rthis</pre>" in out       # not an output stream
+def test_adjacent_prints_merge_and_a_redrawn_progress_line_shows_once():
+    outputs = [
+        {"output_type": "stream", "name": "stdout",
+         "text": "grid:   0%| | 0/24"},
+        {"output_type": "stream", "name": "stdout",
+         "text": ["\r", "grid: 100%|#| 24/24"]},
+        {"output_type": "stream", "name": "stdout", "text": "\nbest: 0.9\n"},
+        {"output_type": "display_data", "data": {}, "metadata": {}},
+        {"output_type": "stream", "name": "stdout", "text": "after"},
+        {"output_type": "stream", "name": "stderr", "text": "ab\bc\n"},
+    ]
+    out = book_site.merge_streams(outputs)
+    assert [o["output_type"] for o in out] == [
+        "stream", "display_data", "stream", "stream"]
+    assert out[0]["text"] == "grid: 100%|#| 24/24\nbest: 0.9\n"
+    assert out[2]["text"] == "after"          # after the figure, as run
+    assert out[3]["text"] == "ac\n"
+    assert outputs[0]["text"] == "grid:   0%| | 0/24"   # inputs untouched
+
+
+def test_myst_nb_renders_with_our_merge():
+    from myst_nb.core import render
+    book_site.use_merge_streams(None, None)
+    assert render.coalesce_streams is book_site.merge_streams

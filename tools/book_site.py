@@ -28,8 +28,10 @@ it writes:
 - **Kernels.** Chapters import ``tools.bookhtml`` (the book-only HTML
   exports): the repository root is put on the kernels' ``PYTHONPATH``.
   Figures are SVG in the book's matplotlib style (``tools/matplotlibrc``).
-- **Progress bars print one line.** Carriage returns in stream outputs
-  are applied (a redrawn line shows once), as in Jupyter.
+- **Outputs read like Jupyter's.** A cell's consecutive prints are one
+  output box; carriage returns and backspaces are applied (a progress bar
+  redrawn shows once, as last drawn), as in Jupyter (``merge_streams``,
+  in place of myst-nb's ``coalesce_streams``).
 - **Lighter pages.** The theme loads Font Awesome twice: as webfonts
   (its CSS) and as a 1.5 MB script that swaps icons for SVG. The icons
   look the same from the webfonts alone, so the script tag is removed
@@ -77,29 +79,58 @@ _ANIM_CSS = ("<style>.animation { max-width: 100%; } "
 # instead of widening the page.
 _CODE_CSS = ("<style>code.literal { overflow-wrap: anywhere; } "
              "code.literal span.pre { white-space: pre-wrap; }</style>\n")
-# A stream output's <pre>: its carriage returns (a progress bar redrawing
-# its line) are applied as a terminal or Jupyter would, so the page shows
-# the final line once, not every redraw.
-_STREAM_PRE = re.compile(
-    r'(<div class="output stream[^"]*">\s*<div class="highlight"><pre>)'
-    r'(.*?)(</pre>)', re.S)
-
-
-def _apply_carriage_returns(text: str) -> str:
+def terminal_text(text: str) -> str:
+    """Stream text as a terminal (or Jupyter) leaves it: a carriage
+    return restarts its line (a progress bar redrawn shows once, as last
+    drawn), a backspace deletes the character before it."""
+    while re.search("[^\n\x08]\x08", text):
+        text = re.sub("[^\n\x08]\x08", "", text, count=1)
     lines = []
     for line in text.split("\n"):
         if "\r" in line:
-            # markup opening the line (pygments' <span></span>) stays
-            lead = re.match(r"(?:<[^>]*>)*", line).group(0)
-            parts = [p for p in line[len(lead):].split("\r") if p]
-            line = lead + (parts[-1] if parts else "")
+            parts = [p for p in line.split("\r") if p]
+            line = parts[-1] if parts else ""
         lines.append(line)
     return "\n".join(lines)
 
 
-def _stream_pre(match) -> str:
-    return match.group(1) + _apply_carriage_returns(match.group(2)) \
-        + match.group(3)
+def merge_streams(outputs: list) -> list:
+    """Adjacent stream outputs of the same name as one output (one box on
+    the page), their texts joined as they were written, then read as a
+    terminal shows them (``terminal_text``). Replaces myst-nb 1.4's
+    ``coalesce_streams``, which appends a newline after every chunk (a
+    progress bar's redraw became a second line) and moves later text of a
+    stream before the figures between."""
+    import copy
+
+    merged, last = [], None
+    for out in outputs:
+        if out.get("output_type") != "stream":
+            merged.append(out)
+            last = None
+            continue
+        text = out.get("text", "")
+        text = "".join(text) if isinstance(text, list) else text
+        if last is not None and last["name"] == out["name"]:
+            last["text"] += text
+            continue
+        out = copy.deepcopy(out)
+        out["text"] = text
+        merged.append(out)
+        last = out
+    for out in merged:
+        if out.get("output_type") == "stream":
+            out["text"] = terminal_text(out["text"])
+    return [o for o in merged
+            if o.get("output_type") != "stream" or o["text"].strip()]
+
+
+def use_merge_streams(app, config):
+    """myst-nb's renderer calls our ``merge_streams`` (nb_merge_streams)."""
+    from myst_nb.core import render
+
+    if getattr(render, "coalesce_streams", None) is not merge_streams:
+        render.coalesce_streams = merge_streams
 
 
 _ANIM_ALT = ("Animation frame: use the buttons or the slider below "
@@ -288,8 +319,6 @@ def drop_cdn_references(app, pagename, templatename, context, doctree):
         body = _ANIM_SLIDER.sub(
             lambda m: f'<input id="{m.group(1)}" aria-label="Frame"', body)
         body = _GRAPHVIZ.sub(_label_graphviz, body)
-        if "\r" in body:
-            body = _STREAM_PRE.sub(_stream_pre, body)
         if 'class="anim-buttons"' in body:
             body = _ANIM_CSS + body
         if 'class="docutils literal' in body:
@@ -328,8 +357,9 @@ c.InlineBackend.figure_formats = {"svg"}
 """
 # Every figure a chapter displays is first made readable on the page
 # (tools.bookhtml.readable: at most the column's width, no text under
-# 11 pt), and its SVG is compacted (tools.bookhtml.compact_svg). The inline backend binds IPython's print_figure when it is
-# activated, after this startup file has run.
+# 11.5 pt), and its SVG is compacted (tools.bookhtml.compact_svg). The
+# inline backend binds IPython's print_figure when it is activated, after
+# this startup file has run.
 KERNEL_STARTUP = """\
 # Written by tools/book_site.py.
 import IPython.core.pylabtools as _pylabtools
@@ -390,6 +420,7 @@ def add_static_files(app, config):
 def setup(app):
     app.connect("config-inited", kernel_environment)
     app.connect("config-inited", add_static_files)
+    app.connect("config-inited", use_merge_streams)
     for css in CSS_FILES:
         app.add_css_file(css)
     app.connect("config-inited", default_colour_mode)

@@ -34,12 +34,13 @@ __all__ = ["jshtml", "html_choice", "html_slider", "svg_controls",
            "compact_svg",
            "readable", "fit_to_column", "COLUMN_IN", "MIN_PT"]
 
-# The text column of a 1280 px page is 688 CSS px (7.17 in at 96 px per
-# inch); figures are at most this wide, so they are shown unscaled. Their
-# text is at least MIN_PT (11 pt = 14.7 px, above the page's small text,
+# The text column of a 1280 px page is 676 CSS px (7.04 in at 96 px per
+# inch); figures are at most 6.8 in wide, so they are shown unscaled
+# (unless a legend outside the axes widens the saved figure). Their text
+# is at least MIN_PT (11.5 pt = 15.3 px, above the page's small text,
 # 14.4 px): tests/test_site.py measures it in the built pages.
-COLUMN_IN = 7.0
-MIN_PT = 11.0
+COLUMN_IN = 6.8
+MIN_PT = 11.5
 
 
 def fit_to_column(fig, width: float = COLUMN_IN) -> None:
@@ -100,28 +101,22 @@ _PATHS = {
 }
 _FA_LINK = re.compile(r"<link[^>]*font-awesome[^>]*>", re.S)
 _FA_ICON = re.compile(r'<i class="(fa [^"]*)"></i>')
-_BUTTON = re.compile(r'<button( [^>]*)?>\s*(<svg class="anim-icon"[^>]*'
-                     r'aria-label="([^"]*)")')
-
-
 def _svg(match) -> str:
     cls = match.group(1)
     if cls not in _PATHS:
         return match.group(0)
     path, name = _PATHS[cls]
-    return (f'<svg class="anim-icon" viewBox="0 0 16 16" width="1em" '
-            f'height="1em" fill="currentColor" role="img" '
-            f'aria-label="{name}"><path d="{path}"/></svg>')
+    # decorative: matplotlib's <button> carries the title and aria-label
+    return (f'<svg class="anim-icon" data-icon="{name}" viewBox="0 0 16 16" '
+            f'width="1em" height="1em" fill="currentColor" '
+            f'aria-hidden="true" focusable="false"><path d="{path}"/></svg>')
 
 
 def svg_controls(text: str) -> str:
     """``to_jshtml`` output without its Font Awesome CDN link, each
-    player icon drawn as inline SVG and each button named."""
+    player icon drawn as inline SVG (no icon font needed)."""
     text = _FA_LINK.sub("", text)
-    text = _FA_ICON.sub(_svg, text)
-    return _BUTTON.sub(
-        lambda m: (f'<button{m.group(1) or ""} title="{m.group(3)}">'
-                   f'{m.group(2)}'), text)
+    return _FA_ICON.sub(_svg, text)
 
 
 _FRAME = re.compile(r'(frames\[\d+\] = ")data:image/png;base64,([^"]+)"')
