@@ -101,7 +101,9 @@ def bench_weights(html: Path) -> tuple[dict[str, int], dict]:
         sys.exit("Chromium not installed")
     with sync_playwright() as p, sitecheck.SiteServer(html) as server:
         browser = sitecheck.launch(p)
-        reports = sitecheck.crawl(browser, server, phone=False)
+        # generous timeouts: the bench weighs, it does not judge speed
+        reports = sitecheck.crawl(browser, server, phone=False,
+                                  timeout_ms=180_000)
         browser.close()
     reports = {k: r for k, r in reports.items() if not r.redirect}
     return {k: r.weight(html) for k, r in reports.items()}, reports

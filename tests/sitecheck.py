@@ -629,11 +629,14 @@ def launch(playwright):
 
 
 def crawl(browser, server: SiteServer, shots: Path | None = None,
-          phone: bool = True, axe: Path | None = None
-          ) -> dict[str, PageReport]:
-    """Visit every page of the served site; one report per page."""
+          phone: bool = True, axe: Path | None = None,
+          timeout_ms: float | None = None) -> dict[str, PageReport]:
+    """Visit every page of the served site; one report per page
+    (``timeout_ms``: Playwright's per-action timeout, 30 s by default)."""
     context = browser.new_context(viewport=DESKTOP,
                                   service_workers="block")
+    if timeout_ms is not None:
+        context.set_default_timeout(timeout_ms)
     phone_context = None
     if phone:
         phone_context = browser.new_context(

@@ -44,12 +44,13 @@ MIN_PT = 11.5
 
 
 def fit_to_column(fig, width: float = COLUMN_IN) -> None:
-    """Shrink a figure wider than the text column to its width (aspect
-    kept). matplotlibrc's ``figure.hooks`` calls it on every new pyplot
-    figure, before the chapter lays it out."""
+    """Narrow a figure wider than the text column to its width, keeping
+    its height (side-by-side panels get narrower, not flatter: their text
+    keeps its room). matplotlibrc's ``figure.hooks`` calls it on every new
+    pyplot figure, before the chapter lays it out."""
     w, h = fig.get_size_inches()
     if w > width + 1e-9:
-        fig.set_size_inches(width, h * width / w)
+        fig.set_size_inches(width, h)
 
 
 def readable(fig, width: float = COLUMN_IN, min_pt: float = MIN_PT):
