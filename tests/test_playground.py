@@ -1,4 +1,4 @@
-"""dlopt.playground: the widget driven headlessly, and the static helpers."""
+"""dlopt.playground: the widget driven headlessly, and the animations."""
 import re
 
 import numpy as np
@@ -6,8 +6,7 @@ import pytest
 
 from dlopt import landscapes, optim
 from dlopt.playground import (BUILTIN, START, Playground, animate,
-                              from_rule, html_choice, jshtml, make_optimizer,
-                              trajectory)
+                              from_rule, make_optimizer, trajectory)
 
 
 def test_widget_runs_and_redraws_when_a_slider_moves():
@@ -139,19 +138,6 @@ def test_bad_arguments_have_clear_errors():
         trajectory(3, "quadratic", steps=3)
     with pytest.raises(ValueError, match="taken"):
         Playground(rules={"Adam": _sgd_rule})
-    with pytest.raises(ValueError, match="alt"):
-        jshtml(None, alt=" ")
-
-
-def test_jshtml_is_self_contained_and_has_alt_text():
-    trs = {"SGD": trajectory("SGD", "quadratic", steps=20, lr=0.1)[0]}
-    anim = animate("quadratic", trs, frames=5)
-    page = jshtml(anim, alt="a path <down>")
-    assert not re.search(r"https?://", page)
-    assert "font-awesome" not in page and 'class="fa' not in page
-    assert 'alt="a path &lt;down&gt;"' in page
-    assert len(re.findall(r"frames\[\d+\] = ", page)) == 5
-    assert len(page) < 200_000       # small enough for a static page
 
 
 @pytest.mark.filterwarnings("ignore:Animation was deleted")
@@ -168,26 +154,6 @@ def test_animation_frames_show_growing_paths():
     assert lengths == sorted(lengths) and lengths[-1] == 41
     with pytest.raises(ValueError, match="shape"):
         animate("quadratic", {"bad": np.zeros((3, 3))})
-
-
-@pytest.mark.filterwarnings("ignore:Animation was deleted")
-def test_html_choice_switches_between_precomputed_figures():
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    figs = {}
-    for name in ("a", "b"):
-        fig, ax = plt.subplots(figsize=(2, 2))
-        ax.plot([0, 1], [0, 1 if name == "a" else -1])
-        figs[name] = fig
-    page = html_choice(figs, "pick", alt=lambda k: f"figure {k}")
-    plt.close("all")
-    assert page.count("<option") == 2
-    assert page.count("data:image/png;base64,") == 3   # shown + 2 options
-    assert 'alt="figure a"' in page
-    assert not re.search(r"https?://", page)
-    with pytest.raises(ValueError):
-        html_choice({}, "pick", alt="x")
 
 
 @pytest.mark.filterwarnings("ignore:Animation was deleted")

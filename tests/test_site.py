@@ -6,14 +6,16 @@ downloaded browser). Requests that would leave the machine are aborted
 and recorded, so a CDN dependency fails the test instead of quietly
 working online. The same checks run on a tiny fixture book built here
 (a to_jshtml animation, an ipywidgets slider linked to a text box, a
-graphviz diagram, a figure, maths) so the mechanisms stay tested even
+graphviz diagram, a figure, a pre-computed slider, Chinese, maths) so the mechanisms stay tested even
 before a chapter uses them. Skips only when Chromium is missing (and
 conftest turns that skip into a failure in CI).
 """
 from __future__ import annotations
 
+import base64
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -27,7 +29,9 @@ import yaml
 import sitecheck
 from sitecheck import SiteServer
 
-pytestmark = pytest.mark.slow
+# One crawl per site serves every test here: under pytest-xdist keep the
+# module on one worker (--dist loadfile, or loadgroup with this group).
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("site")]
 
 REPO = Path(__file__).resolve().parent.parent
 BOOK_HTML = REPO / "_build" / "html"
@@ -88,6 +92,23 @@ import matplotlib.pyplot as plt
 fig, ax = plt.subplots(figsize=(2, 2), dpi=60)
 ax.plot([0, 1], [0, 1])
 plt.show()
+```
+
+## A slider and Chinese terms
+
+Backpropagation (反向传播) and regularization (正则化).
+
+```{code-cell} ipython3
+from IPython.display import HTML
+from tools.bookhtml import html_slider
+
+figs = {}
+for slope in (1, 2, 3):
+    fig, ax = plt.subplots(figsize=(2, 2))
+    ax.plot([0, 1], [0, slope])
+    figs[slope] = fig
+    plt.close(fig)
+HTML(html_slider(figs, "slope:", alt=lambda k: f"A line of slope {k}"))
 ```
 
 ## An animation
@@ -190,8 +211,9 @@ def site(request, browser, tmp_path_factory):
     """(root, server, {page: PageReport}) for the book and the fixture."""
     root = request.getfixturevalue(f"{request.param}_html")
     shots = tmp_path_factory.mktemp(f"screenshots_{request.param}")
+    assert AXE.is_file(), "axe-core missing: run `make assets` (npm ci)"
     with SiteServer(root) as server:
-        reports = sitecheck.crawl(browser, server, shots=shots)
+        reports = sitecheck.crawl(browser, server, shots=shots, axe=AXE)
         yield root, server, reports
 
 
@@ -375,39 +397,126 @@ def test_lang_and_exactly_one_h1(site):
     fail_if(problems, "accessibility basics")
 
 
+# ------------------------------------------------- what a reader reads
+_SVG_BOX = re.compile(r'<svg[^>]*viewBox="0 0 ([\d.]+) ([\d.]+)"')
+_SVG_TEXT = re.compile(r'scale\(([\d.]+) -[\d.]+\)')
+
+
+def _svg_bytes(root: Path, src: str) -> bytes:
+    if src.startswith("data:"):
+        return base64.b64decode(src.split(",", 1)[1])
+    return sitecheck.local_file(root, src).read_bytes()
+
+
+def svg_text_px(svg: bytes, shown: float) -> float | None:
+    """The smallest text of a matplotlib SVG (text drawn as glyph paths,
+    each text scaled by font size / 100), in CSS px when the figure is
+    shown ``shown`` px wide."""
+    text = svg.decode("utf-8", errors="replace")
+    box = _SVG_BOX.search(text)
+    sizes = [float(m.group(1)) * 100 for m in _SVG_TEXT.finditer(text)]
+    if not box or not sizes:
+        return None
+    return min(sizes) * shown / float(box.group(1))
+
+
+def test_figure_text_is_readable(site):
+    """Figure text, as shown in the 1280 px page, is at least the body's
+    small size (matplotlib figures are SVG: the text is measured)."""
+    root, _, reports = site
+    problems, measured = {}, 0
+    for r in pages(reports):
+        small = r.reader["small"]
+        bad = []
+        for fig in r.reader["figures"]:
+            px = svg_text_px(_svg_bytes(root, fig["src"]), fig["shown"])
+            if px is None:
+                continue
+            measured += 1
+            if px < small - 0.05:
+                bad.append(f"{px:.1f} px < {small:.1f} px: "
+                           f"{fig['src'][-40:]} ({fig['alt']})")
+        problems[r.rel] = bad
+    assert measured > 0, "no SVG figure text measured"
+    fail_if(problems, "figure text smaller than the body's small text")
+
+
+def test_figures_are_svg_or_drawn_at_twice_their_size(site, request):
+    """No blurry 1x PNG figure: outputs are SVG, or PNG with at least two
+    image pixels per CSS pixel, animation frames included (the book's
+    go through tools.bookhtml.jshtml; the fixture's plain to_jshtml is
+    1x and is not held to it)."""
+    root, _, reports = site
+    book = "book" in request.node.callspec.id
+    fail_if({r.rel: [i["src"][-50:] for i in r.dom["images"]
+                     if i["output"] and i["png"] and (book or not i["anim"])
+                     and i["natural"] < 2 * i["shown"] - 1]
+             for r in pages(reports)}, "1x PNG figures")
+
+
+def test_display_equations_fit_at_desktop_width(site):
+    _, _, reports = site
+    fail_if({r.rel: r.reader["wideEquations"] for r in pages(reports)},
+            "display equations wider than the text column at 1280 px")
+
+
+def test_wide_equations_scroll_visibly_on_a_phone(site):
+    _, _, reports = site
+    fail_if({r.rel: [e for e in r.phone["equations"]
+                     if e["overflowX"] not in ("auto", "scroll")
+                     or e["scrollbar"] < 3]
+             for r in pages(reports)},
+            "equations wider than a phone without a visible scrollbar")
+
+
+def test_chinese_characters_render(site, request):
+    """Every Chinese character is drawn with a glyph (the site serves
+    Noto Sans SC): no two render alike, none like a missing glyph."""
+    _, _, reports = site
+    fail_if({r.rel: r.reader["cjk"]["boxes"] for r in pages(reports)},
+            "Chinese characters drawn as boxes")
+    least = 10 if "book" in request.node.callspec.id else 5
+    assert sum(r.reader["cjk"]["chars"] for r in pages(reports)) >= least
+
+
+def test_precomputed_figures_follow_their_controls(site, request):
+    """Choosers and sliders (tools/bookhtml.py) swap their figure."""
+    _, _, reports = site
+    fail_if({r.rel: [d for d in r.driven if d["problems"]]
+             for r in pages(reports)}, "choosers/sliders that do not work")
+    least = 4 if "book" in request.node.callspec.id else 1
+    assert sum(len(r.driven) for r in pages(reports)) >= least
+
+
+def test_animation_buttons_draw_their_icons(site, request):
+    _, _, reports = site
+    fail_if({r.rel: [b for b in r.reader["buttons"]
+                     if not b["drawn"] or b["fontIcon"] or not b["title"]]
+             for r in pages(reports)}, "animation buttons without icons")
+    assert all(len(r.reader["buttons"]) == 9 * len(r.animations)
+               for r in pages(reports))
+    if "fixture" in request.node.callspec.id:
+        assert sum(len(r.reader["buttons"]) for r in pages(reports)) >= 9
+
+
 # Accessibility rules from axe-core (npm, pinned in package.json, injected
 # into the page by the test, not served by the site). The theme's own
 # widgets are held to the same rules as the content.
-AXE_TAGS = ["wcag2a", "wcag2aa"]
 AXE_IMPACTS = {"serious", "critical"}
 
 
-def test_axe_finds_no_serious_violation(site, browser):
-    _, server, reports = site
-    assert AXE.is_file(), "axe-core missing: run `make assets` (npm ci)"
-    context = browser.new_context(viewport=sitecheck.DESKTOP)
+def test_axe_finds_no_serious_violation(site):
+    """axe-core's WCAG 2 A/AA rules, run by the crawl on each page's
+    desktop load (one load per page serves every check)."""
+    _, _, reports = site
     problems = {}
-    try:
-        for r in pages(reports):
-            page = context.new_page()
-            page.route("**/*", lambda rt: rt.continue_()
-                       if sitecheck.is_local(rt.request.url)
-                       else rt.abort("blockedbyclient"))
-            page.goto(r.url, wait_until="load")
-            sitecheck.settle(page)
-            page.add_script_tag(path=str(AXE))
-            result = page.evaluate(
-                "tags => axe.run(document, {runOnly: {type: 'tag', "
-                "values: tags}})", AXE_TAGS)
-            problems[r.rel] = [
-                f"{v['id']} ({v['impact']}): {v['help']} -- " +
-                "; ".join(n["target"][0] if isinstance(n["target"][0], str)
-                          else str(n["target"][0]) for n in v["nodes"][:3])
-                for v in result["violations"]
-                if v["impact"] in AXE_IMPACTS]
-            page.close()
-    finally:
-        context.close()
+    for r in pages(reports):
+        assert r.axe is not None, r.rel
+        problems[r.rel] = [
+            f"{v['id']} ({v['impact']}): {v['help']} -- " +
+            "; ".join(n["target"][0] if isinstance(n["target"][0], str)
+                      else str(n["target"][0]) for n in v["nodes"][:3])
+            for v in r.axe if v["impact"] in AXE_IMPACTS]
     fail_if(problems, "axe-core accessibility violations")
 
 
@@ -501,19 +610,52 @@ def test_each_notebook_page_offers_its_ipynb_and_launch_links(book_html):
                 f"blob/gh-pages/_sources/{page}.ipynb") in html, page
 
 
-def test_pages_workflow_builds_and_deploys():
+def _workflow_steps():
     wf = yaml.safe_load(
         (REPO / ".github" / "workflows" / "pages.yml").read_text())
-    steps = [s for job in wf["jobs"].values() for s in job["steps"]]
-    runs = "\n".join(s.get("run", "") for s in steps)
-    uses = [s.get("uses", "") for s in steps]
-    assert "make build" in runs
-    assert any(u.startswith("peaceiris/actions-gh-pages@") for u in uses)
-    deploy = next(s for s in steps
-                  if s.get("uses", "").startswith("peaceiris/"))
-    assert deploy["with"]["publish_dir"] == "./_build/html"
     triggers = wf.get(True, wf.get("on"))      # YAML 1.1 reads on: as True
     assert "push" in triggers
+    return [s for job in wf["jobs"].values() for s in job["steps"]]
+
+
+def test_pages_workflow_publishes_the_site(book_html, tmp_path):
+    """The workflow builds with ``make build`` and publishes with a step
+    that is run here, as written, against a local bare repository: the
+    branch it writes holds the site and every chapter's .ipynb where the
+    Colab buttons point, converted from MyST."""
+    steps = _workflow_steps()
+    assert any("make build" in s.get("run", "") for s in steps)
+    publish = next(s for s in steps if "publish" in s.get("name", "").lower())
+    remote = tmp_path / "pages.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(remote)], check=True)
+    env = {**os.environ, **{k: str(v) for k, v in publish["env"].items()},
+           "PAGES_REMOTE": str(remote)}
+    run = subprocess.run(["bash", "-c", publish["run"]], cwd=REPO, env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    files = set(subprocess.run(
+        ["git", "--git-dir", str(remote), "ls-tree", "-r", "--name-only",
+         "gh-pages"], check=True, capture_output=True, text=True
+    ).stdout.split())
+    assert {"index.html", ".nojekyll"} <= files
+    sys.path.insert(0, str(REPO / "tools"))
+    import nbexport
+    colab = 0
+    for page in book_html.rglob("*.html"):
+        text = page.read_text(encoding="utf-8")
+        for path in re.findall(r"colab\.research\.google\.com/github/[^/]+/"
+                               r"[^/]+/blob/gh-pages/([^\"?#]+)", text):
+            colab += 1
+            assert path in files, f"Colab link to unpublished {path}"
+            nb = json.loads(subprocess.run(
+                ["git", "--git-dir", str(remote), "show",
+                 f"gh-pages:{path}"], check=True, capture_output=True,
+                text=True).stdout)
+            for cell in nb["cells"]:
+                if cell["cell_type"] == "markdown":
+                    src = "".join(cell["source"])
+                    assert nbexport.leftover_myst(src) == [], (path, src)
+    assert colab > 0
 
 
 def test_fixture_text_is_dedented():

@@ -7,8 +7,14 @@ it writes:
   to ``_build/jupyter_execute/<page>.ipynb``) is copied, with its outputs,
   to ``_sources/<page>.ipynb`` in the site, and the theme's download menu
   offers it (``ipynb_source``), next to the ``.md`` source.
+- **Opens as a notebook.** Its markdown cells are converted from MyST to
+  what Jupyter and Colab render (``tools/nbexport.py``: numbered
+  equations, citations, admonitions, diagrams as SVG attachments).
 - **Runs elsewhere.** A notebook that imports ``dlopt`` gets a first cell
   that installs it from the repository when it is missing (Colab).
+- **Binder** opens ``book/<chapter>.ipynb``, which ``binder/postBuild``
+  writes in the launch environment (``binder/requirements.txt``: only what
+  the chapters need, CPU torch).
 - **Colab** cannot open a MyST ``.md`` file, so the Colab button opens
   that ``.ipynb`` from the published branch (``book_site_pages_branch``,
   ``gh-pages`` as written by ``.github/workflows/pages.yml``).
@@ -16,12 +22,23 @@ it writes:
   loader on every page; live code needs a remote kernel anyway (the Binder
   button is the way to run a chapter), so both are dropped. Matplotlib's
   ``to_jshtml`` animations link Font Awesome 4 from a CDN; that link is
-  removed (the theme serves Font Awesome itself) and the animation's
-  ``<img>`` gets alt text and its buttons wrap on a phone.
+  removed, the player's icons are drawn as inline SVG (no icon font needed,
+  ``tools/bookhtml.py``), the animation's ``<img>`` gets alt text and its
+  buttons wrap on a phone.
+- **Kernels.** Chapters import ``tools.bookhtml`` (the book-only HTML
+  exports): the repository root is put on the kernels' ``PYTHONPATH``.
+  Figures are SVG in the book's matplotlib style (``tools/matplotlibrc``).
+- **Outputs read like Jupyter's.** A cell's consecutive prints are one
+  output box; carriage returns and backspaces are applied (a progress bar
+  redrawn shows once, as last drawn), as in Jupyter (``merge_streams``,
+  in place of myst-nb's ``coalesce_streams``).
 - **Lighter pages.** The theme loads Font Awesome twice: as webfonts
   (its CSS) and as a 1.5 MB script that swaps icons for SVG. The icons
   look the same from the webfonts alone, so the script tag is removed
   from the written pages (it keeps pages with widgets under 5 MB).
+- **Chinese that renders.** The site serves Noto Sans SC (npm
+  ``@fontsource/noto-sans-sc``, unicode-range subsets) and puts it after
+  the system fonts (``tools/static/book_site.css``).
 - **Quiet console.** The theme's colour mode defaults to ``auto``. The
   ipywidgets HTML manager typesets labels through MathJax 2's
   ``MathJax.Hub.Queue``; the site runs MathJax 3, so a small shim
@@ -35,8 +52,14 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import re
+import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bookhtml import svg_controls  # noqa: E402
+from nbexport import convert_notebook  # noqa: E402
 
 __all__ = ["setup"]
 
@@ -56,6 +79,60 @@ _ANIM_CSS = ("<style>.animation { max-width: 100%; } "
 # instead of widening the page.
 _CODE_CSS = ("<style>code.literal { overflow-wrap: anywhere; } "
              "code.literal span.pre { white-space: pre-wrap; }</style>\n")
+def terminal_text(text: str) -> str:
+    """Stream text as a terminal (or Jupyter) leaves it: a carriage
+    return restarts its line (a progress bar redrawn shows once, as last
+    drawn), a backspace deletes the character before it."""
+    while re.search("[^\n\x08]\x08", text):
+        text = re.sub("[^\n\x08]\x08", "", text, count=1)
+    lines = []
+    for line in text.split("\n"):
+        if "\r" in line:
+            parts = [p for p in line.split("\r") if p]
+            line = parts[-1] if parts else ""
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def merge_streams(outputs: list) -> list:
+    """Adjacent stream outputs of the same name as one output (one box on
+    the page), their texts joined as they were written, then read as a
+    terminal shows them (``terminal_text``). Replaces myst-nb 1.4's
+    ``coalesce_streams``, which appends a newline after every chunk (a
+    progress bar's redraw became a second line) and moves later text of a
+    stream before the figures between."""
+    import copy
+
+    merged, last = [], None
+    for out in outputs:
+        if out.get("output_type") != "stream":
+            merged.append(out)
+            last = None
+            continue
+        text = out.get("text", "")
+        text = "".join(text) if isinstance(text, list) else text
+        if last is not None and last["name"] == out["name"]:
+            last["text"] += text
+            continue
+        out = copy.deepcopy(out)
+        out["text"] = text
+        merged.append(out)
+        last = out
+    for out in merged:
+        if out.get("output_type") == "stream":
+            out["text"] = terminal_text(out["text"])
+    return [o for o in merged
+            if o.get("output_type") != "stream" or o["text"].strip()]
+
+
+def use_merge_streams(app, config):
+    """myst-nb's renderer calls our ``merge_streams`` (nb_merge_streams)."""
+    from myst_nb.core import render
+
+    if getattr(render, "coalesce_streams", None) is not merge_streams:
+        render.coalesce_streams = merge_streams
+
+
 _ANIM_ALT = ("Animation frame: use the buttons or the slider below "
              "to play and step through it")
 
@@ -163,6 +240,10 @@ def _write_ipynb(app, source: Path, target: Path) -> None:
     nb = _with_outputs(app, json.loads(source.read_text(encoding="utf-8")))
     nb.get("metadata", {}).pop("jupytext", None)
     nb.get("metadata", {}).pop("source_map", None)
+    bibs = getattr(getattr(app, "config", None), "bibtex_bibfiles",
+                   None) or []
+    bib = Path(getattr(app, "srcdir", ".")) / bibs[0] if bibs else None
+    convert_notebook(nb, str(bib) if bib and bib.is_file() else None)
     repo = _repository_url(app)
     code = _code(nb)
     if repo and ("import dlopt" in code or "from dlopt" in code):
@@ -202,6 +283,9 @@ def point_colab_to_ipynb(app, pagename, templatename, context, doctree):
     add_notebook_download(app, pagename, templatename, context, doctree)
     ipynb = context.get("ipynb_source")
     for button in _iter_buttons(context.get("header_buttons", [])):
+        if ipynb and button.get("text") == "Binder":
+            # binder/postBuild writes book/<chapter>.ipynb (converted)
+            button["url"] = re.sub(r"\.md$", ".ipynb", button["url"])
         if not ipynb or button.get("text") != "Colab":
             continue
         match = re.match(r"(.*/github/[^/]+/[^/]+/blob/)", button["url"])
@@ -228,6 +312,8 @@ def drop_cdn_references(app, pagename, templatename, context, doctree):
     body = context.get("body")
     if body:
         body = _FA_CDN_LINK.sub("", body)
+        if 'class="anim-buttons"' in body:
+            body = svg_controls(body)
         body = _ANIM_IMG.sub(
             lambda m: f'<img id="{m.group(1)}" alt="{_ANIM_ALT}">', body)
         body = _ANIM_SLIDER.sub(
@@ -265,7 +351,78 @@ def drop_fontawesome_script(app, exception):
             page.write_text(lighter, encoding="utf-8")
 
 
+KERNEL_CONFIG = """\
+# Written by tools/book_site.py: how the book's kernels draw figures.
+c.InlineBackend.figure_formats = {"svg"}
+"""
+# Every figure a chapter displays is first made readable on the page
+# (tools.bookhtml.readable: at most the column's width, no text under
+# 11.5 pt), and its SVG is compacted (tools.bookhtml.compact_svg). The
+# inline backend binds IPython's print_figure when it is activated, after
+# this startup file has run.
+KERNEL_STARTUP = """\
+# Written by tools/book_site.py.
+import IPython.core.pylabtools as _pylabtools
+
+_print_figure = _pylabtools.print_figure
+
+
+def _book_print_figure(fig, fmt="png", *args, **kwargs):
+    from tools.bookhtml import compact_svg, readable
+    readable(fig)
+    out = _print_figure(fig, fmt, *args, **kwargs)
+    if fmt == "svg" and isinstance(out, str):
+        out = compact_svg(out)
+    return out
+
+
+_pylabtools.print_figure = _book_print_figure
+"""
+
+
+def kernel_environment(app, config):
+    """The environment of the kernels the build starts (they inherit this
+    process's): chapters import ``tools.bookhtml`` whether or not the
+    repository is installed; matplotlib uses the book's style
+    (``tools/matplotlibrc``) and inline figures are SVG (an IPython
+    profile under the build directory)."""
+    tools = Path(__file__).resolve().parent
+    root = str(tools.parent)
+    paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep)
+             if p]
+    if root not in paths:
+        os.environ["PYTHONPATH"] = os.pathsep.join([root, *paths])
+    os.environ["MATPLOTLIBRC"] = str(tools / "matplotlibrc")
+    ipython = Path(app.outdir).parent / "ipython"
+    profile = ipython / "profile_default"
+    profile.mkdir(parents=True, exist_ok=True)
+    (profile / "startup").mkdir(exist_ok=True)
+    for target, text in ((profile / "ipython_kernel_config.py",
+                          KERNEL_CONFIG),
+                         (profile / "startup" / "00-book-figures.py",
+                          KERNEL_STARTUP)):
+        if not target.is_file() or target.read_text() != text:
+            target.write_text(text)
+    os.environ["IPYTHONDIR"] = str(ipython)
+
+
+STATIC = Path(__file__).resolve().parent / "static"
+# Noto Sans SC (Makefile: npm @fontsource/noto-sans-sc -> _assets/).
+CSS_FILES = ["noto-sans-sc/400.css", "book_site.css"]
+
+
+def add_static_files(app, config):
+    """tools/static/ (the site's own CSS) is copied to _static/."""
+    if str(STATIC) not in map(str, config.html_static_path):
+        config.html_static_path.append(str(STATIC))
+
+
 def setup(app):
+    app.connect("config-inited", kernel_environment)
+    app.connect("config-inited", add_static_files)
+    app.connect("config-inited", use_merge_streams)
+    for css in CSS_FILES:
+        app.add_css_file(css)
     app.connect("config-inited", default_colour_mode)
     app.add_js_file(None, body=WIDGETS_SHIM)
     app.connect("build-finished", drop_fontawesome_script)
