@@ -94,9 +94,13 @@ class CappedIOPub(AsyncZMQSocketChannel):
         CappedIOPub._n += 1
         addr = f"inproc://coursekit-iopub-monitor-{os.getpid()}-{self._n}"
         self.socket.monitor(addr, zmq.EVENT_DISCONNECTED)
-        ctx = zmq.Context.shadow(self.socket.context.underlying)
-        self._monitor = ctx.socket(zmq.PAIR)
-        self._monitor.connect(addr)
+        # Made by the client's own context, so that destroying it (at
+        # stop_channels) closes this socket too; read through a
+        # synchronous view.
+        mon = self.socket.context.socket(zmq.PAIR)
+        mon.connect(addr)
+        self._monitor_owner = mon
+        self._monitor = zmq.Socket.shadow(mon.underlying)
 
     def _heal(self):
         if self._monitor is None:
@@ -108,7 +112,7 @@ class CappedIOPub(AsyncZMQSocketChannel):
             self._monitor.recv_multipart(zmq.NOBLOCK)
         self.dropped += 1
         try:
-            self._monitor.close(linger=0)
+            self._monitor_owner.close(linger=0)
             self.socket.disable_monitor()
             self.socket.close(linger=0)
         except zmq.ZMQError:
@@ -133,7 +137,7 @@ class CappedIOPub(AsyncZMQSocketChannel):
 
     def close(self):
         if self._monitor is not None:
-            self._monitor.close(linger=0)
+            self._monitor_owner.close(linger=0)
             self._monitor = None
         super().close()
 

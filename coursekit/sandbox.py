@@ -365,6 +365,11 @@ def _child(cfg, conn: str, as_root: bool, uid, how: str, alive_r: int):
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
+    # The launcher dies with the grader that started it (then the kernel
+    # dies with the launcher): a killed grading worker leaves nothing.
+    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() == 1:
+        raise SystemExit("coursekit.sandbox: the grader is gone")
     cfg = settings()
     conn = argv[argv.index("-f") + 1]
     as_root = os.geteuid() == 0
