@@ -53,6 +53,8 @@ _SPLIT_BY_PARAM = {"test_assignments.py", "test_hostile.py"}
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
+        if item.get_closest_marker("xdist_group") is not None:
+            continue            # the module chose its own group
         module = item.path.name
         group = module
         callspec = getattr(item, "callspec", None)
