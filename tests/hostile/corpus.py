@@ -66,7 +66,7 @@ def points(release) -> dict:
 
 
 LEAK = r'''
-import os
+import os, re as __re
 __found = []
 for __fd in range(0, 1024):
     try:
@@ -103,12 +103,12 @@ try:                              # the kernel's own memory
                 __chunk = __mem.read(__b - __a)
             except (OSError, OverflowError, ValueError):
                 continue
-            if SECRET.encode() in __chunk:
+            if __re.search(rb"hunter2-[0-9]+-[0-9]+", __chunk):
                 __found.append(("memory", __line.split()[-1]))
 except OSError:
     pass
-if SECRET in __text:
-    __found.append(("environment", SECRET))
+if __re.search("hunter2-[0-9]+-[0-9]+", __text):
+    __found.append(("environment", "the grader's secret"))
 for __p in PATHS:
     try:
         if os.path.isdir(__p):
@@ -265,8 +265,9 @@ def corpus(A, release, sol, paths, forbid, full=False) -> dict:
             nb.cells.insert(i + 1, nbformat.v4.new_code_cell(code))
         return edit
 
-    leak = (f"SECRET = {paths['secret_value']!r}\n"
-            f"PATHS = {sorted(paths['secret'])!r}\n" + LEAK)
+    # The secret has the form hunter2-<digits>-<digits>; the attack looks
+    # for that pattern (its own code never matches it).
+    leak = f"PATHS = {sorted(paths['secret'])!r}\n" + LEAK
     mods = ["torch", "torch.optim", "torch.autograd"] + \
         [m for m in forbid if m.startswith("dlopt")]
     first = next(m for m in mods if m != "torch") if len(mods) > 1 \
