@@ -165,13 +165,14 @@ def test_l2_grad(S, rng):
     W = np.array([[1.0, 2.0], [3.0, 4.0]])
     _, dW = _l2(S, W, 2.0, 10)
     dW = _array("l2_penalty gradient", dW, W.shape)
-    _check("l2_penalty gradient", dW, 0.2 * W, mistakes=[
-        Mistake(2.0 * W, "the gradient is N times too large (lam W instead "
-                "of lam/N W): the penalty was summed once per example."),
-        Mistake(0.4 * W, "the gradient is twice too large: the 1/2 in "
-                "lam/(2N) cancels the 2 from the derivative of W^2."),
-        Mistake(-0.2 * W, "the sign is flipped: the gradient points away "
-                "from zero, and the update subtracts it."),
+    _check("l2_penalty gradient", dW, [[0.2, 0.4], [0.6, 0.8]], mistakes=[
+        Mistake([[2.0, 4.0], [6.0, 8.0]], "the gradient is N times too "
+                "large: the penalty was summed once per example."),
+        Mistake([[0.4, 0.8], [1.2, 1.6]], "the gradient is twice too large:"
+                " differentiate the whole penalty, its factor 1/2 "
+                "included."),
+        Mistake([[-0.2, -0.4], [-0.6, -0.8]], "the sign is flipped: the "
+                "penalty grows as |W_j| grows."),
     ])
     with hidden():
         for shape, lam, N in [((3, 4), 0.7, 25), ((6,), 3.0, 2),
@@ -357,11 +358,12 @@ def test_dropout_backward(S, rng):
     got = _array("dropout_backward(dout, mask)", got, dout.shape)
     _check("dropout_backward(dout, mask)", got, [[0, 0, 4], [0, 8, 10]],
            mistakes=[
-        Mistake(dout, "the mask is missing: dropped units pass no "
-                "gradient, and survivors' gradients are scaled like their "
-                "outputs."),
-        Mistake(dout * (mask > 0), "use the scaled mask: the forward pass "
-                "multiplied by 1/(1 - p), so the backward pass must too."),
+        Mistake([[0, 1, 2], [3, 4, 5]], "the mask is missing: dropped "
+                "units pass no gradient, and survivors' gradients are "
+                "scaled like their outputs."),
+        Mistake([[0, 0, 2], [0, 4, 5]], "use the scaled mask: the forward "
+                "pass multiplied by 1/(1 - p), so the backward pass must "
+                "too."),
     ])
     with hidden():
         for p, shape in [(0.4, (4, 6)), (0.8, (3, 2, 5)), (0.25, (1, 7))]:
