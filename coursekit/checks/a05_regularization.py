@@ -42,13 +42,24 @@ def _kernel_call(S, code, *args, **kw):
     return S._request("call", encode(code), args, kw)
 
 
+def _function(S, name):
+    """A handle to the student's function: one round trip per check."""
+    cache = S.__dict__.setdefault("_ck_functions", {})
+    if name not in cache:
+        try:
+            cache[name] = S.value(name)
+        except StudentError as exc:
+            if exc.ename != "KeyError":
+                raise
+            raise Feedback(f"{name} is not defined: run the cell that "
+                           f"defines it (and keep its name)") from None
+    return cache[name]
+
+
 def _call(S, name, *args, argnames=(), **kw):
     """The student's ``name(*args, **kw)``; fails if it changed an input."""
-    if not S.has(name):
-        raise Feedback(f"{name} is not defined: run the cell that defines "
-                       f"it (and keep its name)")
-    out, changed = _kernel_call(S, Code(CALL, define="call"), S.value(name),
-                                *args, **kw)
+    out, changed = _kernel_call(S, Code(CALL, define="call"),
+                                _function(S, name), *args, **kw)
     if changed:
         which = argnames[changed[0]] if changed[0] < len(argnames) else \
             f"argument {changed[0] + 1}"
