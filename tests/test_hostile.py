@@ -26,7 +26,7 @@ from corpus import SECRET_ENV, corpus  # noqa: E402
 
 pytestmark = pytest.mark.slow
 REPO = pipeline.REPO
-ASSIGNMENTS = [a for a in pipeline.assignments() if judge.load(a)]
+ASSIGNMENTS = pipeline.assignments()
 
 
 def _can_sandbox():
