@@ -97,12 +97,8 @@ SCHEDULE_DRIVER = "lambda fn, K, kw: [fn(k, **kw) for k in range(K)]"
 
 
 def _kernel_call(S, code, *args):
-    """Call public code in the kernel (one round trip).
-
-    ``Student`` has no public method to call a ``Code`` object yet; the
-    request is the one ``S.name(...)`` sends, with the code as target.
-    """
-    return S._request("call", encode(code), args)
+    """Call public code in the kernel (one round trip)."""
+    return S.run(code, *args)
 
 
 def reference_guard(fn):

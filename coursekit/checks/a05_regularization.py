@@ -34,12 +34,8 @@ def call(f, *args, **kw):
 
 
 def _kernel_call(S, code, *args, **kw):
-    """Call public code in the kernel (one round trip).
-
-    ``Student`` has no public method to call a ``Code`` object yet; the
-    request is the one ``S.name(...)`` sends, with the code as target.
-    """
-    return S._request("call", encode(code), args, kw)
+    """Call public code in the kernel (one round trip)."""
+    return S.run(code, *args, **kw)
 
 
 def _function(S, name):
