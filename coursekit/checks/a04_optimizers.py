@@ -20,7 +20,7 @@ import torch
 from torch.optim import lr_scheduler
 
 from coursekit.judge import hidden, show
-from coursekit.remote import Code, StudentError, encode
+from coursekit.remote import Code, StudentError
 from dlopt.grading import Feedback, Mistake, check_array, to_float_array
 
 KERNEL = {"forbid": ["torch", "dlopt.optim", "dlopt.schedules"]}

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from coursekit.judge import hidden, show
-from coursekit.remote import Code, StudentError, encode
+from coursekit.remote import Code, StudentError
 from dlopt.grading import Feedback, Mistake, check_array, to_float_array
 
 KERNEL = {"forbid": ["torch", "dlopt.regularization", "dlopt.train"]}
