@@ -156,9 +156,11 @@ def test_no_secret_and_no_check_reaches_any_file_the_student_gets(hostile):
     secret = hostile["paths"]["secret_value"]
     nb = hostile["release"]
     public = {ln.strip() for c in nb.cells for ln in c.source.splitlines()}
+    release_text = "\n".join(c.source for c in nb.cells)
     check_lines = [ln.strip() for ln in
                    hostile["checks"].read_text().splitlines()
                    if len(ln.strip()) >= 25 and ln.strip() not in public
+                   and ln.strip() not in release_text
                    and not ln.strip().startswith(("#", '"', "from ",
                                                   "import "))]
     assert check_lines
