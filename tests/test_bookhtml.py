@@ -19,7 +19,7 @@ def test_bad_arguments_have_clear_errors():
 
 @pytest.mark.filterwarnings("ignore:Animation was deleted")
 def test_jshtml_is_self_contained_with_drawn_buttons_and_alt_text():
-    trs = {"SGD": trajectory("SGD", "quadratic", steps=20, alpha=0.1)[0]}
+    trs = {"SGD": trajectory("SGD", "quadratic", steps=20, lr=0.1)[0]}
     anim = animate("quadratic", trs, frames=5)
     page = jshtml(anim, alt="a path <down>")
     assert not re.search(r"https?://", page)

@@ -30,12 +30,12 @@ from coursekit.config import shard_of
 from coursekit.pg import PrivateServer
 
 sys.path.insert(0, str(Path(__file__).parent / "hostile"))
-from a01_corpus import corpus  # noqa: E402
+from corpus import corpus  # noqa: E402
 
 pytestmark = pytest.mark.slow
 REPO = pipeline.REPO
-HOSTILE = ("exception", "patches_builtins", "deleted_grade_cells",
-           "eq_always_true", "corrupt_json", "misnamed_file")
+HOSTILE = ("exception", "patches_ipython", "deleted_test_cells",
+           "lies_with_objects", "corrupt_json", "misnamed_file")
 
 
 def build_class(g: Path) -> dict:
@@ -62,7 +62,9 @@ def build_class(g: Path) -> dict:
                                      a / src.name)
         if a == "a01_mapping":
             release = nbformat.read(str(rel), as_version=4)
-            hostile = corpus(release, sol, dict(secret=[], targets=[]))
+            hostile = corpus(a, release, sol, dict(
+                secret_value="not-a-secret", secret=[], targets=[]),
+                forbid=[], full=True)
             for name in HOSTILE:
                 made = hostile[name]["make"]()
                 folder = g / "submitted" / f"{a}-{name}" / a
