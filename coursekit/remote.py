@@ -220,6 +220,12 @@ class Record:
         self._values = dict(fields)
 
     def __getattr__(self, name):
+        # Never a dunder or private name: NumPy looks ``__array_interface__``
+        # (a raw data pointer) and ``__array__`` up on the instance, so a
+        # field of that name would make np.asarray(record) read the
+        # grader's memory at an address the student chose.
+        if name.startswith("_"):
+            raise AttributeError(name)
         try:
             return self.__dict__["_values"][name]
         except KeyError:
@@ -297,7 +303,8 @@ def decode(student, x, depth: int = 0):
         fields = {}
         for item in x["fields"]:
             name, val = item
-            if not isinstance(name, str):
+            if not isinstance(name, str) or not name.isidentifier() or \
+                    name.startswith("_"):
                 raise ValueError("malformed field")
             fields[name] = decode(student, val, depth + 1)
         return Record(str(x["nt"])[:80], fields, _ref(x))

@@ -271,6 +271,17 @@ def corpus(A, release, sol, paths, forbid, full=False) -> dict:
         [m for m in forbid if m.startswith("dlopt")]
     first = next(m for m in mods if m != "torch") if len(mods) > 1 \
         else "torch"
+    # A named tuple whose field is called ``__array_interface__``: the
+    # grader's Record answered numpy's (instance) lookup of that name, so
+    # np.asarray in a check read the grader's memory at an address the
+    # student chose (here 8: a crash of the grader process).
+    ARRAY_INTERFACE = (
+        f"class __Evil(tuple):\n"
+        f"    _fields = ('__array_interface__',)\n"
+        f"    __array_interface__ = dict(shape=(4,), typestr='<f8', "
+        f"data=(8, False), version=3)\n"
+        f"def {fname}(*args, **kwargs):\n"
+        f"    return [__Evil(), __Evil()]\n")
     cases = {
         # controls: their grades must be intact after the others
         "perfect": dict(make=nb_of(sol), score=total, messages={}),
@@ -304,6 +315,10 @@ def corpus(A, release, sol, paths, forbid, full=False) -> dict:
             score=total, messages={}),
         "nbgrader_markers": dict(make=nb_of(injected(MARKERS)), score=0.0,
                                  messages={}),
+        # 6. the grader's own process (a check reading student data)
+        "array_interface": dict(
+            make=nb_of(dict(stub, **{target: ARRAY_INTERFACE})),
+            score=0.0, messages={}),
     }
     if not full:
         return cases
