@@ -366,6 +366,7 @@ def encode(x, depth: int = 0):
 
 
 _B64 = re.compile(r"[A-Za-z0-9+/=]*")
+MAX_ITEMS = 1_000_000       # JSON items in one answer (grader's memory)
 
 
 class Student:
@@ -414,7 +415,16 @@ class Student:
             raise StudentStop("the kernel's answer was not readable (was "
                               "the notebook's display machinery changed?)")
         try:
-            payload = json.loads(base64.b64decode(raw))
+            data = base64.b64decode(raw)
+            # JSON's parser builds every container before anything is
+            # validated: 50 MB of "[]," are 15 million lists (a GB here).
+            # Arrays travel as base64 text, so few items are ever needed.
+            if data.count(b",") + data.count(b"[") + data.count(b"{") > \
+                    MAX_ITEMS:
+                raise StudentStop(f"the kernel's answer has more than "
+                                  f"{MAX_ITEMS} items; return arrays, "
+                                  f"not long lists")
+            payload = json.loads(data)
         except (ValueError, RecursionError, binascii.Error):
             raise StudentStop("the kernel's answer was not readable") \
                 from None

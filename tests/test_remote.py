@@ -45,3 +45,18 @@ def test_record_answers_no_private_or_dunder_name():
     with pytest.raises(Feedback):       # a record is not an array
         to_float_array("x", rec)
     assert np.asarray([1.0]).shape == (1,)
+
+
+def test_many_tiny_items_are_refused_before_parsing():
+    # 15 million empty lists in a 57 MB answer (under the shell's 64 MB
+    # message cap) made the grader hold about 1 GB while JSON built them
+    body = b'{"ok": {"v": [' + b"[]," * 2_000_000 + b'[]]}}'
+    S = _student(repr(base64.b64encode(body).decode()))
+    with pytest.raises(StudentStop, match="items"):
+        S.call("f")
+
+
+def test_a_long_list_of_numbers_still_reads():
+    S = _student(_answer({"seq": "list", "ref": 1,
+                          "items": [{"f": "0.5"}] * 100_000}))
+    assert len(S.call("f")) == 100_000

@@ -319,6 +319,13 @@ def corpus(A, release, sol, paths, forbid, full=False) -> dict:
         "array_interface": dict(
             make=nb_of(dict(stub, **{target: ARRAY_INTERFACE})),
             score=0.0, messages={}),
+        # millions of tiny items in one answer (under the 64 MB message
+        # cap): the grader's JSON parser held ~1 GB before any check
+        "many_items": dict(
+            make=nb_of(dict(stub, **{target: (
+                f"def {fname}(*args, **kwargs):\n"
+                f"    return [[]] * 3_000_000\n")})),
+            score=0.0, messages={}),
     }
     if not full:
         return cases
