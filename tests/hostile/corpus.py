@@ -324,7 +324,7 @@ def corpus(A, release, sol, paths, forbid, full=False) -> dict:
         "many_items": dict(
             make=nb_of(dict(stub, **{target: (
                 f"def {fname}(*args, **kwargs):\n"
-                f"    return [[]] * 3_000_000\n")})),
+                f"    return [None] * 3_000_000\n")})),
             score=0.0, messages={}),
     }
     if not full:
