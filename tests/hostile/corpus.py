@@ -282,6 +282,14 @@ def corpus(A, release, sol, paths, forbid, full=False) -> dict:
         f"data=(8, False), version=3)\n"
         f"def {fname}(*args, **kwargs):\n"
         f"    return [__Evil(), __Evil()]\n")
+    UPDATE = (
+        "\nimport sys as __sys\n"
+        "from IPython.display import display as __display\n"
+        "__orig_{fname} = {fname}\n"
+        "def {fname}(*args, **kwargs):\n"
+        "    print('dropped', file=__sys.stderr, flush=True)\n"
+        "    __display('shown', display_id='ck-evil')\n"
+        "    return __orig_{fname}(*args, **kwargs)\n")
     cases = {
         # controls: their grades must be intact after the others
         "perfect": dict(make=nb_of(sol), score=total, messages={}),
@@ -319,6 +327,17 @@ def corpus(A, release, sol, paths, forbid, full=False) -> dict:
         "array_interface": dict(
             make=nb_of(dict(stub, **{target: ARRAY_INTERFACE})),
             score=0.0, messages={}),
+        # a display id shown in a test cell, updated from a later cell:
+        # nbclient wrote into the output at the old index, in outputs the
+        # verdict had rewritten (IndexError: the notebook was not graded;
+        # or the data of the verdict's own partial-credit output)
+        "updates_verdict": dict(
+            make=nb_of(dict(sol, **{target: sol[target] + UPDATE.format(
+                fname=fname)}), added_cell(
+                    "from IPython.display import update_display\n"
+                    "update_display({'text/plain': '100'}, raw=True, "
+                    "display_id='ck-evil')\n")),
+            score=total, messages={}),
         # millions of tiny items in one answer (under the 64 MB message
         # cap): the grader's JSON parser held ~1 GB before any check
         "many_items": dict(
