@@ -35,6 +35,19 @@ from coursekit import nbmeta
 
 SECRET_ENV = "COURSEKIT_HOSTILE_SECRET"
 
+LINKED = r'''
+import os
+__got = []
+for __n in ("environ.txt", "solution.txt"):
+    try:
+        __t = open(__n, "rb").read().decode(errors="replace")
+    except OSError:
+        continue
+    if __t:
+        __got.append((__n, SECRET in __t, __t[:80]))
+print("LINKED", __got)
+'''
+
 
 def fill(release, answers: dict):
     nb = copy.deepcopy(release)
@@ -338,6 +351,15 @@ def corpus(A, release, sol, paths, forbid, full=False) -> dict:
                     "update_display({'text/plain': '100'}, raw=True, "
                     "display_id='ck-evil')\n")),
             score=total, messages={}),
+        # a symbolic link in the submitted folder: nbgrader copies the
+        # folder's other files (shutil.copy follows links, as the grader)
+        # into the autograded folder, which the kernel gets as its own
+        "symlinked_files": dict(
+            make=lambda: ("nb", fill(release, injected(
+                f"SECRET = {paths['secret_value']!r}\n" + LINKED)),
+                {"environ.txt": "/proc/self/environ",
+                 "solution.txt": sorted(paths["secret"])[0]}),
+            score=0.0, messages={}, printed={target: "LINKED []"}),
         # millions of tiny items in one answer (under the 64 MB message
         # cap): the grader's JSON parser held ~1 GB before any check
         "many_items": dict(
