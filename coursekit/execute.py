@@ -434,6 +434,10 @@ class SandboxedExecute(Execute):
                     f"message over {IOPUB_MAX_BYTES // 1024} KB) ...\n")))
         if is_test:
             self._judge(cell, label)
+            # The verdict rewrote the outputs: a later update of a display
+            # id shown here must not write into them by its old index (it
+            # hit the verdict's own outputs, or raised IndexError).
+            self.clear_display_id_mapping(index)
         return cell, resources
 
     def _judge(self, cell, label):

@@ -220,6 +220,12 @@ class Record:
         self._values = dict(fields)
 
     def __getattr__(self, name):
+        # Never a dunder or private name: NumPy looks ``__array_interface__``
+        # (a raw data pointer) and ``__array__`` up on the instance, so a
+        # field of that name would make np.asarray(record) read the
+        # grader's memory at an address the student chose.
+        if name.startswith("_"):
+            raise AttributeError(name)
         try:
             return self.__dict__["_values"][name]
         except KeyError:
@@ -297,7 +303,8 @@ def decode(student, x, depth: int = 0):
         fields = {}
         for item in x["fields"]:
             name, val = item
-            if not isinstance(name, str):
+            if not isinstance(name, str) or not name.isidentifier() or \
+                    name.startswith("_"):
                 raise ValueError("malformed field")
             fields[name] = decode(student, val, depth + 1)
         return Record(str(x["nt"])[:80], fields, _ref(x))
@@ -359,6 +366,7 @@ def encode(x, depth: int = 0):
 
 
 _B64 = re.compile(r"[A-Za-z0-9+/=]*")
+MAX_ITEMS = 1_000_000       # JSON items in one answer (grader's memory)
 
 
 class Student:
@@ -407,7 +415,16 @@ class Student:
             raise StudentStop("the kernel's answer was not readable (was "
                               "the notebook's display machinery changed?)")
         try:
-            payload = json.loads(base64.b64decode(raw))
+            data = base64.b64decode(raw)
+            # JSON's parser builds every container before anything is
+            # validated: 50 MB of "[]," are 15 million lists (a GB here).
+            # Arrays travel as base64 text, so few items are ever needed.
+            if data.count(b",") + data.count(b"[") + data.count(b"{") > \
+                    MAX_ITEMS:
+                raise StudentStop(f"the kernel's answer has more than "
+                                  f"{MAX_ITEMS} items; return arrays, "
+                                  f"not long lists")
+            payload = json.loads(data)
         except (ValueError, RecursionError, binascii.Error):
             raise StudentStop("the kernel's answer was not readable") \
                 from None

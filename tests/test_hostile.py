@@ -79,6 +79,8 @@ def _run(A, tmp_path_factory):
         made = case["make"]()
         if made[0] == "nb":
             nbformat.write(made[1], str(folder / f"{A}.ipynb"))
+            for name, to in (made[2] if len(made) > 2 else {}).items():
+                os.symlink(to, folder / name)    # files beside it
         else:
             (folder / made[1]).write_bytes(made[2])
     env = {"COURSE_CELL_TIMEOUT": "5", "COURSE_SANDBOX_MEMORY_MB": "2048",

@@ -35,6 +35,19 @@ from coursekit import nbmeta
 
 SECRET_ENV = "COURSEKIT_HOSTILE_SECRET"
 
+LINKED = r'''
+import os
+__got = []
+for __n in ("environ.txt", "solution.txt"):
+    try:
+        __t = open(__n, "rb").read().decode(errors="replace")
+    except OSError:
+        continue
+    if __t:
+        __got.append((__n, SECRET in __t, __t[:80]))
+print("LINKED", __got)
+'''
+
 
 def fill(release, answers: dict):
     nb = copy.deepcopy(release)
@@ -272,6 +285,25 @@ def corpus(A, release, sol, paths, forbid, full=False) -> dict:
         [m for m in forbid if m.startswith("dlopt")]
     first = next(m for m in mods if m != "torch") if len(mods) > 1 \
         else "torch"
+    # A named tuple whose field is called ``__array_interface__``: the
+    # grader's Record answered numpy's (instance) lookup of that name, so
+    # np.asarray in a check read the grader's memory at an address the
+    # student chose (here 8: a crash of the grader process).
+    ARRAY_INTERFACE = (
+        f"class __Evil(tuple):\n"
+        f"    _fields = ('__array_interface__',)\n"
+        f"    __array_interface__ = dict(shape=(4,), typestr='<f8', "
+        f"data=(8, False), version=3)\n"
+        f"def {fname}(*args, **kwargs):\n"
+        f"    return [__Evil(), __Evil()]\n")
+    UPDATE = (
+        "\nimport sys as __sys\n"
+        "from IPython.display import display as __display\n"
+        "__orig_{fname} = {fname}\n"
+        "def {fname}(*args, **kwargs):\n"
+        "    print('dropped', file=__sys.stderr, flush=True)\n"
+        "    __display('shown', display_id='ck-evil')\n"
+        "    return __orig_{fname}(*args, **kwargs)\n")
     cases = {
         # controls: their grades must be intact after the others
         "perfect": dict(make=nb_of(sol), score=total, messages={}),
@@ -305,6 +337,37 @@ def corpus(A, release, sol, paths, forbid, full=False) -> dict:
             score=total, messages={}),
         "nbgrader_markers": dict(make=nb_of(injected(MARKERS)), score=0.0,
                                  messages={}),
+        # 6. the grader's own process (a check reading student data)
+        "array_interface": dict(
+            make=nb_of(dict(stub, **{target: ARRAY_INTERFACE})),
+            score=0.0, messages={}),
+        # a display id shown in a test cell, updated from a later cell:
+        # nbclient wrote into the output at the old index, in outputs the
+        # verdict had rewritten (IndexError: the notebook was not graded;
+        # or the data of the verdict's own partial-credit output)
+        "updates_verdict": dict(
+            make=nb_of(dict(sol, **{target: sol[target] + UPDATE.format(
+                fname=fname)}), added_cell(
+                    "from IPython.display import update_display\n"
+                    "update_display({'text/plain': '100'}, raw=True, "
+                    "display_id='ck-evil')\n")),
+            score=total, messages={}),
+        # a symbolic link in the submitted folder: nbgrader copies the
+        # folder's other files (shutil.copy follows links, as the grader)
+        # into the autograded folder, which the kernel gets as its own
+        "symlinked_files": dict(
+            make=lambda: ("nb", fill(release, injected(
+                f"SECRET = {paths['secret_value']!r}\n" + LINKED)),
+                {"environ.txt": "/proc/self/environ",
+                 "solution.txt": sorted(paths["secret"])[0]}),
+            score=0.0, messages={}, printed={target: "LINKED []"}),
+        # millions of tiny items in one answer (under the 64 MB message
+        # cap): the grader's JSON parser held ~1 GB before any check
+        "many_items": dict(
+            make=nb_of(dict(stub, **{target: (
+                f"def {fname}(*args, **kwargs):\n"
+                f"    return [None] * 3_000_000\n")})),
+            score=0.0, messages={}),
     }
     if not full:
         return cases

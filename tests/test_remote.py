@@ -1,0 +1,62 @@
+"""The grader's reading of the kernel's answers (coursekit.remote), without
+a kernel: answers a hostile kernel can send, decoded in this process."""
+import base64
+import json
+
+import numpy as np
+import pytest
+
+from coursekit.remote import Student, StudentStop
+from dlopt.grading import Feedback, to_float_array
+
+
+def _answer(ok) -> str:
+    return repr(base64.b64encode(json.dumps({"ok": ok}).encode()).decode())
+
+
+def _student(reply):
+    S = Student(lambda code, expr, timeout: reply, timeout=1)
+    S._installed = True
+    return S
+
+
+def test_named_tuple_field_cannot_be_an_array_interface():
+    # a named tuple whose field is __array_interface__ (a raw pointer):
+    # np.asarray in a check would read the grader's memory (or crash it)
+    evil = {"nt": "Evil", "ref": 1, "fields": [["__array_interface__", {
+        "dict": [["shape", {"seq": "tuple", "items": [{"i": "4"}]}],
+                 ["typestr", {"v": "<f8"}],
+                 ["data", {"seq": "tuple", "items": [{"i": "8"},
+                                                     {"v": False}]}],
+                 ["version", {"i": "3"}]]}]]}
+    S = _student(_answer({"seq": "list", "ref": 2, "items": [evil]}))
+    with pytest.raises(StudentStop):
+        S.call("f")
+
+
+def test_record_answers_no_private_or_dunder_name():
+    S = _student(_answer({"nt": "P", "ref": 1, "fields": [
+        ["loss", {"f": "1.5"}]]}))
+    rec = S.call("f")
+    assert rec.loss == 1.5
+    for name in ("__array_interface__", "__array__", "_values_x"):
+        with pytest.raises(AttributeError):
+            getattr(rec, name)
+    with pytest.raises(Feedback):       # a record is not an array
+        to_float_array("x", rec)
+    assert np.asarray([1.0]).shape == (1,)
+
+
+def test_many_tiny_items_are_refused_before_parsing():
+    # 15 million empty lists in a 57 MB answer (under the shell's 64 MB
+    # message cap) made the grader hold about 1 GB while JSON built them
+    body = b'{"ok": {"v": [' + b"[]," * 2_000_000 + b'[]]}}'
+    S = _student(repr(base64.b64encode(body).decode()))
+    with pytest.raises(StudentStop, match="items"):
+        S.call("f")
+
+
+def test_a_long_list_of_numbers_still_reads():
+    S = _student(_answer({"seq": "list", "ref": 1,
+                          "items": [{"f": "0.5"}] * 100_000}))
+    assert len(S.call("f")) == 100_000
