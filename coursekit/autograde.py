@@ -126,6 +126,41 @@ def check_submission(folder: Path, student: str, assignment: str,
     return problems
 
 
+def strip_links(folder: Path, student: str, assignment: str) -> list[Problem]:
+    """Remove symbolic links and special files from a submitted folder.
+
+    nbgrader copies a submission's other files with ``shutil.copy``, as
+    the grader, following links: a link to the solutions or to
+    ``/proc/self/environ`` would arrive as a regular file in the folder
+    the student's kernel gets. Links, FIFOs, sockets and devices are not
+    part of anyone's work: each is removed and reported by name, and the
+    rest of the submission is graded.
+    """
+    import stat
+    problems = []
+    for root, dirs, files in os.walk(folder, followlinks=False):
+        for name in dirs + files:
+            path = Path(root) / name
+            try:
+                mode = os.lstat(path).st_mode
+            except OSError:
+                continue
+            if stat.S_ISLNK(mode) or not (stat.S_ISREG(mode)
+                                          or stat.S_ISDIR(mode)):
+                kind = ("a symbolic link" if stat.S_ISLNK(mode)
+                        else "a special file")
+                try:
+                    path.unlink()
+                except OSError:
+                    pass
+                rel = path.relative_to(folder)
+                problems.append(Problem(
+                    student, assignment, f"file {str(rel)!r}",
+                    f"{kind}, not part of a submission: removed before "
+                    f"grading (the rest was graded)"))
+    return problems
+
+
 def submissions(grading_dir, assignment: str, only=None) -> list[str]:
     root = grading_paths(grading_dir)["submitted"]
     if not root.is_dir():
@@ -461,6 +496,11 @@ def autograde(assignment: str, grading_dir=None, db_url: str | None = None,
             result.problems += [Problem(**p) for p in old.get("problems",
                                                               [])]
             continue
+        links = strip_links(sub_root / s / assignment, s, assignment)
+        if links:
+            result.problems += links
+            for p in links:
+                log(f"PROBLEM {p}")
         probs = check_submission(sub_root / s / assignment, s, assignment,
                                  cfg)
         if probs:

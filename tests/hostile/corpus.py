@@ -36,7 +36,7 @@ from coursekit import nbmeta
 SECRET_ENV = "COURSEKIT_HOSTILE_SECRET"
 
 LINKED = r'''
-import os
+import os, re as __re
 __got = []
 for __n in ("environ.txt", "solution.txt"):
     try:
@@ -44,7 +44,8 @@ for __n in ("environ.txt", "solution.txt"):
     except OSError:
         continue
     if __t:
-        __got.append((__n, SECRET in __t, __t[:80]))
+        __got.append((__n, bool(__re.search("hunter2-[0-9]+-[0-9]+", __t)),
+                      len(__t)))
 print("LINKED", __got)
 '''
 
@@ -356,11 +357,11 @@ def corpus(A, release, sol, paths, forbid, full=False) -> dict:
         # folder's other files (shutil.copy follows links, as the grader)
         # into the autograded folder, which the kernel gets as its own
         "symlinked_files": dict(
-            make=lambda: ("nb", fill(release, injected(
-                f"SECRET = {paths['secret_value']!r}\n" + LINKED)),
+            make=lambda: ("nb", fill(release, injected(LINKED)),
                 {"environ.txt": "/proc/self/environ",
                  "solution.txt": sorted(paths["secret"])[0]}),
-            score=0.0, messages={}, printed={target: "LINKED []"}),
+            score=0.0, messages={}, printed={target: "LINKED []"},
+            problem="symbolic link", graded=True),
         # millions of tiny items in one answer (under the 64 MB message
         # cap): the grader's JSON parser held ~1 GB before any check
         "many_items": dict(
