@@ -11,6 +11,7 @@ show hidden tests) and ``coursekit.export`` (grades CSV).
 ``coursekit.pipeline`` runs nbgrader commands and reads scores;
 ``coursekit.nbmeta`` reads nbgrader's cell metadata; ``coursekit.cli`` is
 ``python -m coursekit``. Grading itself runs in ``coursekit.sandbox`` /
-``coursekit.execute`` / ``coursekit.guard`` / ``coursekit.layout``;
+``coursekit.execute`` / ``coursekit.judge`` (verdicts from outside the
+kernel, with the checks in ``coursekit.checks``) / ``coursekit.layout``;
 ``coursekit.simulate`` makes submissions for tests and benchmarks.
 """

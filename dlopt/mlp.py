@@ -227,7 +227,12 @@ def mlp_loss_and_grads(params: dict, X, y, loss: str = "softmax_ce",
             f"loss)")
     out, caches = mlp_forward(params, X, activation, output)
     value, dout = LOSSES[loss](out, y)
-    return value, mlp_backward(dout, caches)
+    grads = mlp_backward(dout, caches)
+    # Each gradient has its parameter's dtype (as in torch): the losses
+    # compute in float64, a float32 network gets float32 gradients.
+    return value, {k: g.astype(params[k].dtype, copy=False)
+                   if k in params and g.dtype != params[k].dtype else g
+                   for k, g in grads.items()}
 
 
 def predict(params: dict, X, activation="relu", output=None):
