@@ -241,6 +241,20 @@ def _grade_one(api, assignment: str, student: str, cfg) -> dict:
                 log=str(res.get("log") or "")[-4000:])
 
 
+def _warm_up() -> None:
+    """A worker grades many submissions: import once, at its start, what
+    the trusted checks use (torch, and torch.optim's lazily imported
+    compiler stack, several seconds), so no submission pays for it."""
+    try:
+        import torch
+        import torch.optim  # noqa: F401
+        p = torch.zeros(1, requires_grad=True)
+        p.grad = torch.zeros(1)
+        torch.optim.SGD([p], lr=0.1).step()    # imports torch._dynamo
+    except Exception:  # noqa: BLE001 (grading works without the warm-up)
+        pass
+
+
 def _worker_main(conn, cfg: CourseConfig) -> None:
     """A grading worker: its own session (so the pool can kill it and its
     kernels together), the course's environment, one task at a time."""
@@ -255,6 +269,7 @@ def _worker_main(conn, cfg: CourseConfig) -> None:
     quiet_sqlalchemy()
     _fast_gradebook()
     api = _api(cfg)
+    _warm_up()
     conn.send(("ready", None))
     while True:
         task = conn.recv()
