@@ -142,6 +142,39 @@ def uid_processes(uid: int) -> list[int]:
     return pids
 
 
+def _ppid_cmd(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+        return ppid, cmd
+    except (OSError, ValueError, IndexError):
+        return None, ""
+
+
+def orphans(uids) -> list:
+    """(uid, pid, command) of processes on these uids that no live grader
+    owns: not below a launcher whose own parent is still there. (A kernel
+    another grader is running right now on a reused slot is owned.)"""
+    left = []
+    for uid in uids:
+        for pid in uid_processes(uid):
+            p, owned = pid, False
+            for _ in range(64):
+                ppid, cmd = _ppid_cmd(p)
+                if ppid is None:
+                    break
+                if "coursekit.sandbox" in cmd:
+                    owned = ppid not in (0, 1) and \
+                        _ppid_cmd(ppid)[0] is not None
+                    break
+                p = ppid
+            if not owned:
+                left.append((uid, pid, _ppid_cmd(pid)[1][:80]))
+    return left
+
+
 def kill_uid(uid: int, rounds: int = 20) -> None:
     """SIGKILL every process of ``uid`` until none is left."""
     import time

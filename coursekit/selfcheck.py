@@ -104,7 +104,7 @@ def probe(paths, port: int = 1, cwd=None, settings=None,
     from nbclient.util import run_sync
 
     from coursekit.execute import SandboxKernelManager
-    from coursekit.sandbox import uid_processes
+    from coursekit.sandbox import orphans
     secret = f"s3cret-{os.getpid()}-{time.time_ns()}"
     saved = os.environ.get(SECRET_VAR)
     os.environ[SECRET_VAR] = secret
@@ -137,7 +137,7 @@ def probe(paths, port: int = 1, cwd=None, settings=None,
     left = []
     if os.geteuid() == 0:
         for _ in range(50):        # the launcher cleans up as it exits
-            left = uid_processes(res["uid"])
+            left = orphans([res["uid"]])
             if not left:
                 break
             time.sleep(0.1)
