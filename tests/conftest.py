@@ -43,26 +43,8 @@ def repo() -> Path:
     return REPO
 
 
-# Two cores: CI runs the suite with pytest-xdist (``-n 2 --dist loadgroup``).
-# Tests that share an expensive module-scoped fixture must run in one
-# worker, or each worker would build it again: each module is one group,
-# except modules whose fixture is parametrized by assignment, split into
-# one group per assignment so the two workers share them out.
-_SPLIT_BY_PARAM = {"test_assignments.py", "test_hostile.py"}
-
-
-def pytest_collection_modifyitems(config, items):
-    for item in items:
-        if item.get_closest_marker("xdist_group") is not None:
-            continue            # the module chose its own group
-        module = item.path.name
-        group = module
-        callspec = getattr(item, "callspec", None)
-        if module in _SPLIT_BY_PARAM and callspec is not None:
-            group = f"{module}::{'-'.join(map(str, callspec.params.values()))}"
-        elif module in _SPLIT_BY_PARAM:
-            # hostile_full: the first assignment's run, shared with its
-            # parametrized tests
-            from coursekit.pipeline import assignments
-            group = f"{module}::{assignments()[0]}"
-        item.add_marker(pytest.mark.xdist_group(group))
+# Two cores: CI runs the suite with pytest-xdist, one test file per worker
+# at a time (``--dist loadfile``), so each module-scoped fixture (a book
+# crawl, an assignment's class run) is built once. (``loadgroup`` would
+# split the nbgrader modules per assignment, but pytest-xdist 3.8 cannot
+# rename pytest 9's node ids, so its groups are ignored.)
