@@ -48,3 +48,18 @@ def repo() -> Path:
 # crawl, an assignment's class run) is built once. (``loadgroup`` would
 # split the nbgrader modules per assignment, but pytest-xdist 3.8 cannot
 # rename pytest 9's node ids, so its groups are ignored.)
+
+
+# One Chromium per test process: Playwright's sync API cannot be started
+# twice in one thread, so every browser test (the site, the feedback
+# page) shares this one.
+@pytest.fixture(scope="session")
+def browser():
+    import sitecheck
+    if sitecheck.chromium_path() is None:
+        pytest.fail("Chromium is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        b = sitecheck.launch(p)
+        yield b
+        b.close()

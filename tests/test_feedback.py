@@ -72,10 +72,7 @@ def test_page_is_self_contained(tmp_path):
 
 
 @pytest.mark.slow
-def test_formulas_typeset_offline_and_messages_wrap(tmp_path):
-    if sitecheck.chromium_path() is None:
-        pytest.skip("Chromium is not installed (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
+def test_formulas_typeset_offline_and_messages_wrap(tmp_path, browser):
     page_path = feedback_page(tmp_path)
     requests = []
 
@@ -87,25 +84,23 @@ def test_formulas_typeset_offline_and_messages_wrap(tmp_path):
             requests.append(url)
             r.abort("blockedbyclient")
 
-    with sync_playwright() as p:
-        browser = sitecheck.launch(p)
-        try:
-            ctx = browser.new_context(viewport=sitecheck.PHONE)
-            page = ctx.new_page()
-            page.route("**/*", route)
-            page.goto(page_path.as_uri(), wait_until="load")
-            page.wait_for_selector(".ck-verdict mjx-container svg",
-                                   timeout=30000)
-            n = page.eval_on_selector_all(".ck-verdict mjx-container",
-                                          "els => els.length")
-            errors = page.eval_on_selector_all(
-                "mjx-merror", "els => els.map(e => e.textContent)")
-            box = page.eval_on_selector(".ck-fail", """e => ({
-                scroll: e.scrollWidth, client: e.clientWidth,
-                right: e.getBoundingClientRect().right})""")
-            width = page.evaluate("window.innerWidth")
-        finally:
-            browser.close()
+    ctx = browser.new_context(viewport=sitecheck.PHONE)
+    try:
+        page = ctx.new_page()
+        page.route("**/*", route)
+        page.goto(page_path.as_uri(), wait_until="load")
+        page.wait_for_selector(".ck-verdict mjx-container svg",
+                               timeout=30000)
+        n = page.eval_on_selector_all(".ck-verdict mjx-container",
+                                      "els => els.length")
+        errors = page.eval_on_selector_all(
+            "mjx-merror", "els => els.map(e => e.textContent)")
+        box = page.eval_on_selector(".ck-fail", """e => ({
+            scroll: e.scrollWidth, client: e.clientWidth,
+            right: e.getBoundingClientRect().right})""")
+        width = page.evaluate("window.innerWidth")
+    finally:
+        ctx.close()
     assert not requests, requests
     assert n == 2 and not errors
     assert box["scroll"] <= box["client"] + 1, box     # wraps, no overflow

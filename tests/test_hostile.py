@@ -98,7 +98,8 @@ def _run(A, tmp_path_factory):
                 os.environ[k] = v
     scores = pipeline.scores(f"sqlite:///{g}/gradebook.db", A)
     _RUNS[A] = dict(A=A, dir=g, cases=cases, result=result, scores=scores,
-                    paths=paths, release=release, checks=checks)
+                    paths=paths, release=release, checks=checks,
+                    source=nbformat.read(str(src), as_version=4))
     return _RUNS[A]
 
 
@@ -158,7 +159,11 @@ def test_no_secret_and_no_check_reaches_any_file_the_student_gets(hostile):
     secret = hostile["paths"]["secret_value"]
     nb = hostile["release"]
     public = {ln.strip() for c in nb.cells for ln in c.source.splitlines()}
-    release_text = "\n".join(c.source for c in nb.cells)
+    # what the student may legitimately print: the release, and any
+    # answer of their own (here the model solution, which a reference
+    # check may share a line with, as a04's weight decay does)
+    release_text = "\n".join(c.source for c in nb.cells) + "\n".join(
+        c.source for c in hostile["source"].cells)
     check_lines = [ln.strip() for ln in
                    hostile["checks"].read_text().splitlines()
                    if len(ln.strip()) >= 25 and ln.strip() not in public

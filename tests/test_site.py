@@ -40,17 +40,6 @@ MAX_PAGE_BYTES = 5 * 1024 * 1024
 
 
 # ------------------------------------------------------------- fixtures
-@pytest.fixture(scope="session")
-def browser():
-    if sitecheck.chromium_path() is None:
-        pytest.skip("Chromium is not installed (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as p:
-        b = sitecheck.launch(p)
-        yield b
-        b.close()
-
-
 FIXTURE_PAGE = '''\
 ---
 jupytext:
@@ -543,7 +532,7 @@ def test_axe_passes_on_diagram_pages_in_dark_mode(site, browser):
             page.add_script_tag(path=str(AXE))
             result = page.evaluate(
                 "tags => axe.run(document, {runOnly: {type: 'tag', "
-                "values: tags}})", AXE_TAGS)
+                "values: tags}})", sitecheck.AXE_TAGS)
             problems[r.rel] = [
                 f"{v['id']} ({v['impact']}): {v['help']}"
                 for v in result["violations"]

@@ -53,6 +53,7 @@ from __future__ import annotations
 import html
 import json
 import os
+import shutil
 import re
 import sys
 from pathlib import Path
@@ -417,9 +418,23 @@ def add_static_files(app, config):
         config.html_static_path.append(str(STATIC))
 
 
+def refresh_static_files(app, exc):
+    """Sphinx copies static files only when some page is rewritten; a
+    cached rebuild after a CSS-only change must still ship the new CSS."""
+    if exc is None and app.builder.format == "html":
+        out = Path(app.outdir) / "_static"
+        for f in STATIC.rglob("*"):
+            if f.is_file():
+                dest = out / f.relative_to(STATIC)
+                if not dest.is_file() or dest.read_bytes() != f.read_bytes():
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copyfile(f, dest)
+
+
 def setup(app):
     app.connect("config-inited", kernel_environment)
     app.connect("config-inited", add_static_files)
+    app.connect("build-finished", refresh_static_files)
     app.connect("config-inited", use_merge_streams)
     for css in CSS_FILES:
         app.add_css_file(css)

@@ -64,8 +64,9 @@ def test_two_layer(S, rng):
     Y_hat = np.asarray(Y_hat, dtype=float)
     if not np.all((0 < Y_hat) & (Y_hat < 1)):
         raise Feedback("outputs must be probabilities, strictly between 0 "
-                       "and 1: is the output layer a sigmoid (and the "
-                       "hidden layer tanh)?")
+                       "and 1: the output layer is a sigmoid and the "
+                       "hidden layer tanh (swapped, or the sigmoid "
+                       "missing?)")
     with hidden():
         for trial in range(5):
             N, D, H, K = (int(k) for k in rng.integers(1, 6, size=4))

@@ -13,7 +13,9 @@ STUDENTS = {
              "A1 = sigmoid(affine(X, W1, b1))"),
             ("return sigmoid(affine(A1, W2, b2))",
              "return np.tanh(affine(A1, W2, b2))")]},
-        "messages": {"test_two_layer": "output layer a sigmoid"},
+        # a tanh output can land in (0, 1) on the visible inputs, or not
+        # (the seed is per submission): either message says "swapped".
+        "messages": {"test_two_layer": "swapped"},
     },
     "sigma_of_z_is_z": {
         "edit": {"sigmoid_prime": [("s = sigmoid(z)", "s = z")]},
