@@ -25,7 +25,6 @@ nbgrader's ``Execute`` in ``Autograde.autograde_preprocessors``. It
 """
 from __future__ import annotations
 
-import asyncio
 import os
 import queue
 import shutil

@@ -132,11 +132,30 @@ def run_check(fn, student, rng) -> Verdict:
     return Verdict(frac >= 1.0, frac, str(message)[:6000])
 
 
+# coursekit.sandbox's stub of a module the assignment forbids raises an
+# ImportError with this phrase.
+FORBIDDEN = "is not available in this assignment"
+
+
+def _forbidden_import(msg: str) -> str:
+    mod = str(msg).split(" is not available")[0].strip().strip("'\"") \
+        or "a module"
+    if mod.startswith("dlopt"):
+        return (f"your code calls {mod}, the course's reference "
+                f"implementation, which is not available while grading: "
+                f"write this part yourself with NumPy")
+    return (f"your code imports {mod}, which is not available while "
+            f"grading: this assignment asks for your own NumPy code")
+
+
 def _message(exc, Feedback) -> str:
     if isinstance(exc, Feedback) or type(exc) is AssertionError:
         text = str(exc) or "a check failed"
     elif isinstance(exc, NotImplementedError):
         text = "not implemented yet (your code raises NotImplementedError)"
+    elif isinstance(exc, StudentError) and exc.ename == "ImportError" \
+            and FORBIDDEN in str(exc.msg):
+        text = _forbidden_import(exc.msg)
     elif isinstance(exc, StudentError):
         text = (f"your code raised {exc.ename}: {exc.msg}"
                 + (f"\n{exc.tb}" if exc.tb else ""))

@@ -456,6 +456,15 @@ class Student:
     def value(self, name: str):
         return self._request("get", {"name": name})
 
+    def function(self, name: str):
+        """A handle to the student's ``name``, looked up once per check:
+        every call of one check goes to the function its first lookup
+        found, even if the student's code rebinds the name meanwhile."""
+        cache = self.__dict__.setdefault("_functions", {})
+        if name not in cache:
+            cache[name] = self.value(name)
+        return cache[name]
+
     def has(self, name: str) -> bool:
         return bool(self._request_has(name))
 

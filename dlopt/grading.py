@@ -105,30 +105,71 @@ def _close(got, want, rtol: float, atol: float) -> bool:
     return _worst(got, want, rtol, atol)[3] <= 0.0
 
 
+def _low_precision(name: str, got) -> None:
+    dt = getattr(got, "dtype", None)
+    if isinstance(got, (_ndarray, _generic)) and dt.kind == "f" \
+            and dt.itemsize < 8:
+        raise Feedback(f"{name} is {dt} (single or half precision); compute "
+                       f"in float64, NumPy's default (the answer is compared "
+                       f"with a float64 reference to about 1e-7)")
+
+
 def check_array(name: str, got, expected, *, mistakes=(),
-                rtol: float = 1e-7, atol: float = 1e-9, hint: str = ""):
+                rtol: float = 1e-7, atol: float = 1e-9, hint: str = "",
+                shape_hint: str = ""):
     """Check a student's array against the reference ``expected``.
 
     Passes silently when ``got`` equals ``expected`` within
     ``atol + rtol * |expected|`` elementwise. Otherwise raises
-    :class:`Feedback`: with the message of the first matching
-    :class:`Mistake`, or with the shape or the worst element.
+    :class:`Feedback` with, in this order: that a Python list or a
+    float32/float16 array is not the float64 NumPy array asked for; the
+    message of every :class:`Mistake` the answer matches; the shape (with
+    ``shape_hint``); or the first element that differs, the largest
+    relative error and, when that error is float32-sized, a word about
+    precision. ``hint`` is added when no named mistake explains it.
     """
     want = _array(expected, dtype=_float64)
+    if isinstance(got, list):
+        raise Feedback(f"{name} is a Python list; return a NumPy array "
+                       f"(np.array(...)) of shape {tuple(want.shape)}")
+    _low_precision(name, got)
     got = to_float_array(name, got)
     if _close(got, want, rtol, atol):
         return
+    # several mistakes can give the same numbers on one input: name each
+    found = []
     for mistake in mistakes:
-        if _close(got, mistake.value, rtol, atol):
-            raise Feedback(f"{name}: {mistake.message}")
+        if _close(got, mistake.value, rtol, atol) and \
+                mistake.message not in found:
+            found.append(mistake.message)
+    if found:
+        raise Feedback(f"{name}: " + " Or: ".join(found))
     if tuple(got.shape) != tuple(want.shape):
         raise Feedback(f"{name} has shape {tuple(got.shape)}; expected "
-                       f"{tuple(want.shape)}. {hint}".rstrip())
-    i, g, w, _ = _worst(got, want, rtol, atol)
+                       f"{tuple(want.shape)}. {shape_hint} {hint}".rstrip()
+                       .replace(".  ", ". "))
+    i = _first_bad(got, want, rtol, atol)
+    g, w = _flat(got)[i], _flat(want)[i]
     index = tuple(int(k) for k in _np.unravel_index(i, want.shape))
     where = f" at index {index}" if want.shape else ""
-    raise Feedback(f"{name} is wrong{where}: got {g:.6g}, expected "
-                   f"{w:.6g}. {hint}".rstrip())
+    scale = max(max((abs(v) for v in _flat(want)), default=0.0), 1e-300)
+    diffs = [abs(a - b) for a, b in zip(_flat(got), _flat(want))]
+    rel = max(diffs, default=0.0) / scale \
+        if all(math.isfinite(d) for d in diffs) else math.inf
+    text = (f"{name} is wrong{where}: got {g:.10g}, expected {w:.10g} "
+            f"(largest relative error {rel:.1e}).")
+    if math.isfinite(rel) and rel < 1e-4 and rtol < 1e-5:
+        text += (" That is the precision of float32 arithmetic: compute in "
+                 "float64 throughout.")
+    raise Feedback(f"{text} {hint}".rstrip())
+
+
+def _first_bad(got, want, rtol: float, atol: float) -> int:
+    """The flat index of the first element outside the tolerance."""
+    for i, (g, w) in enumerate(zip(_flat(got), _flat(want))):
+        if not abs(g - w) <= atol + rtol * abs(w):     # NaN is bad too
+            return i
+    return 0
 
 
 def check_function(name: str, func: Callable, inputs: Mapping, expected,

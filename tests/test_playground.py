@@ -1,5 +1,4 @@
 """dlopt.playground: the widget driven headlessly, and the animations."""
-import re
 
 import numpy as np
 import pytest

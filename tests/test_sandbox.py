@@ -6,7 +6,6 @@ process on plain objects); the kernel tests start a real sandboxed kernel
 """
 import os
 import socket
-import sys
 
 import nbformat
 import numpy as np

@@ -158,56 +158,62 @@ def _shape_first(S, rng, which):
                        f"of {of}, {want}")
 
 
-def test_affine_grads_dX(S, rng):
-    _shape_first(S, rng, "dX")
+def _dX_mistakes(G, X, W, N, D, M):
+    m = [Mistake(-G @ W, "the sign is flipped.")]
+    if D == M:
+        m.append(Mistake(G @ W.T, "you used W^T; since Z = X W^T, "
+                         "dL/dX = G W."))
+    return m
+
+
+def _dW_mistakes(G, X, W, N, D, M):
+    return [
+        Mistake(X.T @ G, "this is dL/dW transposed (the shape of W^T, "
+                "(D, M)). With W of shape (out, in), dL/dW = G^T X."),
+        Mistake(-G.T @ X, "the sign is flipped."),
+        Mistake(G.T @ X / N, "you divided by N; the mean over the batch is "
+                "already inside G = dL/dZ, so dW = G^T X."),
+    ]
+
+
+def _db_mistakes(G, X, W, N, D, M):
+    m = [
+        Mistake(G.mean(axis=0), "you averaged over the batch; b is added "
+                "to every row, so its gradient is the sum of G's rows."),
+        Mistake(-G.sum(axis=0), "the sign is flipped."),
+    ]
+    if N == M:
+        m.append(Mistake(G.sum(axis=1), "you summed over the wrong axis: "
+                         "sum over examples (axis 0)."))
+    return m
+
+
+# which output of affine_grads, its hidden shapes (N, D, M), its mistakes
+_GRADS = {"dX": (0, [(5, 3, 3), (2, 6, 4), (1, 2, 5)], _dX_mistakes),
+          "dW": (1, [(5, 3, 3), (2, 6, 4), (1, 2, 5)], _dW_mistakes),
+          "db": (2, [(5, 3, 3), (2, 6, 4), (4, 2, 5)], _db_mistakes)}
+
+
+def _check_grad(S, rng, which):
+    _shape_first(S, rng, which)
+    k, shapes, mistakes = _GRADS[which]
     with hidden():
-        for N, D, M in [(5, 3, 3), (2, 6, 4), (1, 2, 5)]:
+        for N, D, M in shapes:
             G, X, W, b = _grads_case(rng, N, D, M)
             ref = _torch_affine_grads(G, X, W, b)
-            dX = _call_affine_grads(S, G, X, W)[0]
-            mistakes = [Mistake(-G @ W, "the sign is flipped.")]
-            if D == M:
-                mistakes.append(Mistake(G @ W.T, "you used W^T; since "
-                                        "Z = X W^T, dL/dX = G W."))
+            got = _call_affine_grads(S, G, X, W)[k]
             with show(G=G, X=X, W=W):
-                check_array("dX", dX, ref[0], mistakes=mistakes)
+                check_array(which, got, ref[k],
+                            mistakes=mistakes(G, X, W, N, D, M))
+
+
+def test_affine_grads_dX(S, rng):
+    _check_grad(S, rng, "dX")
 
 
 def test_affine_grads_dW(S, rng):
-    _shape_first(S, rng, "dW")
-    with hidden():
-        for N, D, M in [(5, 3, 3), (2, 6, 4), (1, 2, 5)]:
-            G, X, W, b = _grads_case(rng, N, D, M)
-            ref = _torch_affine_grads(G, X, W, b)
-            dW = _call_affine_grads(S, G, X, W)[1]
-            with show(G=G, X=X, W=W):
-                check_array("dW", dW, ref[1], mistakes=[
-                    Mistake(X.T @ G, "this is dL/dW transposed (the shape "
-                            "of W^T, (D, M)). With W of shape (out, in), "
-                            "dL/dW = G^T X."),
-                    Mistake(-G.T @ X, "the sign is flipped."),
-                    Mistake(G.T @ X / N, "you divided by N; the mean over "
-                            "the batch is already inside G = dL/dZ, so "
-                            "dW = G^T X."),
-                ])
+    _check_grad(S, rng, "dW")
 
 
 def test_affine_grads_db(S, rng):
-    _shape_first(S, rng, "db")
-    with hidden():
-        for N, D, M in [(5, 3, 3), (2, 6, 4), (4, 2, 5)]:
-            G, X, W, b = _grads_case(rng, N, D, M)
-            ref = _torch_affine_grads(G, X, W, b)
-            db = _call_affine_grads(S, G, X, W)[2]
-            mistakes = [
-                Mistake(G.mean(axis=0), "you averaged over the batch; b is "
-                        "added to every row, so its gradient is the sum of "
-                        "G's rows."),
-                Mistake(-G.sum(axis=0), "the sign is flipped."),
-            ]
-            if N == M:
-                mistakes.append(Mistake(G.sum(axis=1), "you summed over "
-                                        "the wrong axis: sum over examples "
-                                        "(axis 0)."))
-            with show(G=G, X=X, W=W):
-                check_array("db", db, ref[2], mistakes=mistakes)
+    _check_grad(S, rng, "db")

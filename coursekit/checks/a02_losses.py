@@ -13,7 +13,7 @@ import torch
 
 from coursekit.judge import hidden, show
 from coursekit.remote import Code, RList
-from dlopt.grading import Feedback, Mistake, to_float_array
+from dlopt.grading import Feedback, Mistake, check_array, to_float_array
 
 # scipy is absent too: scipy.optimize.approx_fprime / scipy.differentiate
 # would answer question 4 for the student.
@@ -45,54 +45,9 @@ def _kind(x) -> str:
         .split(".")[-1]
 
 
-def _low_precision(name, got):
-    dt = getattr(got, "dtype", None)
-    if isinstance(got, (np.ndarray, np.generic)) and dt.kind == "f" \
-            and dt.itemsize < 8:
-        raise Feedback(f"{name} is {dt} (single or half precision); compute "
-                       f"in float64, NumPy's default (the grader compares "
-                       f"with a float64 reference to about 1e-7).")
-
-
-def _close(got, want, rtol, atol):
-    return got.shape == want.shape and bool(np.all(
-        np.abs(got - want) <= atol + rtol * np.abs(want)))
-
-
-def check(name, got, want, mistakes=(), rtol=1e-7, atol=1e-9, hint=""):
-    """Like dlopt.grading.check_array, with the relative error, the first
-    index that differs, and a word about float32 or Python lists."""
-    if isinstance(got, (list, RList)):
-        raise Feedback(f"{name} is a Python list; return a NumPy array "
-                       f"(np.array(...)) of shape {np.shape(want)}.")
-    _low_precision(name, got)
-    want = np.asarray(want, dtype=np.float64)
-    g = to_float_array(name, got)
-    if _close(g, want, rtol, atol):
-        return
-    # Several mistakes can give the same numbers on one input: name each.
-    found = []
-    for m in mistakes:
-        if _close(g, m.value, rtol, atol) and m.message not in found:
-            found.append(m.message)
-    if found:
-        raise Feedback(f"{name}: " + " Or: ".join(found))
-    if g.shape != want.shape:
-        raise Feedback(f"{name} has shape {g.shape}; expected "
-                       f"{want.shape}. {hint}".rstrip())
-    bad = ~(np.abs(g - want) <= atol + rtol * np.abs(want))
-    first = tuple(int(k) for k in np.argwhere(bad)[0]) if want.ndim else ()
-    gi, wi = g[first], want[first]
-    scale = max(float(np.max(np.abs(want))), 1e-300)
-    with np.errstate(all="ignore"):
-        rel = float(np.max(np.abs(g - want))) / scale
-    where = f" at index {first}" if want.ndim else ""
-    text = (f"{name} is wrong{where}: got {gi:.10g}, expected {wi:.10g} "
-            f"(largest relative error {rel:.1e}).")
-    if np.isfinite(rel) and rel < 1e-4:
-        text += (" That is the precision of float32 arithmetic: compute in "
-                 "float64 throughout.")
-    raise Feedback(f"{text} {hint}".rstrip())
+#: the answers' comparison: float64, first differing index, relative
+#: error, a word about float32 and Python lists (dlopt.grading)
+check = check_array
 
 
 def _loss(S, fname, *args):

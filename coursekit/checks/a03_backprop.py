@@ -6,12 +6,14 @@ student's functions run in the sandboxed kernel on fresh inputs from
 ``find_wrong_gradients`` are built in the kernel from public code text in
 which the mistake is written: nothing they carry names it.
 """
+import functools
+
 import numpy as np
 import torch
 
 from coursekit.judge import hidden, show
-from coursekit.remote import Code, RList, StudentError
-from dlopt.grading import Feedback, Mistake, to_float_array
+from coursekit.remote import Code, StudentError
+from dlopt.grading import Feedback, Mistake, check_array
 
 KERNEL = {"forbid": ["torch", "functorch", "dlopt.mlp", "dlopt.maps",
                      "dlopt.autodiff", "dlopt.losses", "dlopt.distill",
@@ -88,49 +90,8 @@ def _checkable_case(rng, N, D, M, K):
 
 
 # -- comparing an answer ----------------------------------------------------
-def _close(got, want, rtol, atol):
-    return got.shape == want.shape and bool(np.all(
-        np.abs(got - want) <= atol + rtol * np.abs(want)))
-
-
-def check(name, got, want, mistakes=(), rtol=1e-7, atol=1e-9, hint=""):
-    """Like dlopt.grading.check_array, with the relative error, the first
-    index that differs, and a word about float32 or Python lists."""
-    if isinstance(got, (list, RList)):
-        raise Feedback(f"{name} is a Python list; return a NumPy array of "
-                       f"shape {np.shape(want)}.")
-    dt = getattr(got, "dtype", None)
-    if isinstance(got, (np.ndarray, np.generic)) and dt.kind == "f" \
-            and dt.itemsize < 8:
-        raise Feedback(f"{name} is {dt} (single or half precision); compute "
-                       f"in float64, NumPy's default (the grader compares "
-                       f"with a float64 reference to about 1e-7).")
-    want = np.asarray(want, dtype=np.float64)
-    g = to_float_array(name, got)
-    if _close(g, want, rtol, atol):
-        return
-    found = []
-    for m in mistakes:
-        if _close(g, m.value, rtol, atol) and m.message not in found:
-            found.append(m.message)
-    if found:
-        raise Feedback(f"{name}: " + " Or: ".join(found))
-    if g.shape != want.shape:
-        raise Feedback(f"{name} has shape {g.shape}; expected {want.shape}: "
-                       f"a gradient has the shape of its parameter. "
-                       f"{hint}".rstrip())
-    bad = ~(np.abs(g - want) <= atol + rtol * np.abs(want))
-    first = tuple(int(k) for k in np.argwhere(bad)[0])
-    scale = max(float(np.max(np.abs(want))), 1e-300)
-    with np.errstate(all="ignore"):
-        rel = float(np.max(np.abs(g - want))) / scale
-    text = (f"{name} is wrong at index {first}: got {g[first]:.10g}, "
-            f"expected {want[first]:.10g} (largest relative error "
-            f"{rel:.1e}).")
-    if np.isfinite(rel) and rel < 1e-4:
-        text += (" That is the precision of float32 arithmetic: compute in "
-                 "float64 throughout.")
-    raise Feedback(f"{text} {hint}".rstrip())
+check = functools.partial(
+    check_array, shape_hint="A gradient has the shape of its parameter.")
 
 
 # -- 1. the backward pass -----------------------------------------------------

@@ -11,7 +11,6 @@ Problems: an ill-conditioned quadratic plus a quartic term, a logistic
 regression (neither is quadratic), and a sequence of gradients given in
 advance (the trajectory does not feed back into the gradients).
 """
-import functools
 import importlib
 import threading
 
@@ -19,8 +18,8 @@ import numpy as np
 import torch
 from torch.optim import lr_scheduler
 
-from coursekit.judge import hidden, show
-from coursekit.remote import Code, StudentError
+from coursekit.judge import hidden
+from coursekit.remote import Code
 from dlopt.grading import Feedback, Mistake, check_array, to_float_array
 
 KERNEL = {"forbid": ["torch", "dlopt.optim", "dlopt.schedules"]}
@@ -96,47 +95,7 @@ def drive(rule, theta0, problem, steps, hyper):
 SCHEDULE_DRIVER = "lambda fn, K, kw: [fn(k, **kw) for k in range(K)]"
 
 
-def _kernel_call(S, code, *args):
-    """Call public code in the kernel (one round trip)."""
-    return S.run(code, *args)
 
-
-def reference_guard(fn):
-    """A rule that imports a forbidden reference: say so plainly."""
-    @functools.wraps(fn)
-    def check(S, rng):
-        try:
-            return fn(S, rng)
-        except StudentError as exc:
-            if exc.ename != "ImportError" or \
-                    "not available in this assignment" not in exc.msg:
-                raise
-            mod = exc.msg.split(" is not available")[0].strip() or "it"
-            if mod.startswith("dlopt"):
-                raise Feedback(
-                    f"your code calls {mod}, the course's reference "
-                    f"implementation, which is not available while "
-                    f"grading: write this rule yourself with NumPy") \
-                    from None
-            raise Feedback(f"your code imports {mod}, which is not "
-                           f"available while grading: this assignment "
-                           f"asks for your own NumPy code") from None
-    return check
-
-
-def _rule(S, name):
-    """A handle to the student's function (one round trip, kept per check:
-    a check's calls all go to the function its first lookup found)."""
-    cache = S.__dict__.setdefault("_ck_rules", {})
-    if name not in cache:
-        try:
-            cache[name] = S.value(name)
-        except StudentError as exc:
-            if exc.ename != "KeyError":
-                raise
-            raise Feedback(f"{name} is not defined: run the cell that "
-                           f"defines it (and keep its name)") from None
-    return cache[name]
 
 
 def _init_state(theta):
@@ -315,8 +274,8 @@ def _run_case(S, rng, name, kind, torch_name, torch_kw, hyper, variants,
           "logistic": "a random logistic regression",
           "sequence": "a given sequence of random gradients"}[kind]
     label = f"{name}({args}), theta over {steps} steps on {on}"
-    rule = _rule(S, name)
-    res = _kernel_call(S, Code(DRIVER, define="drive"), rule, theta0,
+    rule = S.function(name)
+    res = S.run(Code(DRIVER, define="drive"), rule, theta0,
                        problem, steps, hyper)
     if res.get("step"):
         t, bad = res["step"], res["bad"]
@@ -384,7 +343,7 @@ def _run_case(S, rng, name, kind, torch_name, torch_kw, hyper, variants,
 
 def _step(name, S, *args, **kwargs):
     """One call of the student's rule (the notebook's visible checks)."""
-    out = _rule(S, name)(*args, **kwargs)
+    out = S.function(name)(*args, **kwargs)
     if not (isinstance(out, tuple) and len(out) == 2):
         raise Feedback(f"{name} must return a tuple (new_theta, new_state)")
     return out
@@ -520,7 +479,6 @@ KINDS = ("quartic", "logistic", "sequence")
 
 
 # -- 1. SGD ------------------------------------------------------------------
-@reference_guard
 def test_sgd(S, rng):
     theta, g = np.array([1.0, -2.0]), np.array([0.5, 0.5])
     new, _ = _step("sgd_update", S, theta, g, _init_state(theta), lr=0.1)
@@ -546,7 +504,6 @@ def test_sgd(S, rng):
 
 
 # -- 2. momentum -------------------------------------------------------------
-@reference_guard
 def test_momentum(S, rng):
     theta, g = np.array([0.0]), np.array([1.0])
     theta1, st = _step("momentum_update", S, theta, g, _init_state(theta),
@@ -588,7 +545,6 @@ def test_momentum(S, rng):
 
 
 # -- 3. Nesterov -------------------------------------------------------------
-@reference_guard
 def test_nesterov(S, rng):
     theta = np.array([0.0])
     new, _ = _step("nesterov_update", S, theta, np.array([1.0]),
@@ -616,7 +572,6 @@ def test_nesterov(S, rng):
 
 
 # -- 4. AdaGrad --------------------------------------------------------------
-@reference_guard
 def test_adagrad(S, rng):
     theta = np.array([0.0, 0.0])
     new, _ = _step("adagrad_update", S, theta, np.array([3.0, -0.01]),
@@ -641,7 +596,6 @@ def test_adagrad(S, rng):
 
 
 # -- 5. RMSprop --------------------------------------------------------------
-@reference_guard
 def test_rmsprop(S, rng):
     theta = np.array([0.0])
     new, _ = _step("rmsprop_update", S, theta, np.array([2.0]),
@@ -680,7 +634,6 @@ _T0 = ("does t start at 0? The bias correction divides by 1 - beta**t, "
        "which is 0 for t = 0; increment t before using it.")
 
 
-@reference_guard
 def test_adam(S, rng):
     theta = np.array([0.0, 0.0])
     new, _ = _step("adam_update", S, theta, np.array([2.0, -0.5]),
@@ -728,7 +681,6 @@ def test_adam(S, rng):
 
 
 # -- 7. AdamW ----------------------------------------------------------------
-@reference_guard
 def test_adamw(S, rng):
     theta = np.array([1.0])
     new, _ = _step("adamw_update", S, theta, np.array([0.0]),
@@ -778,8 +730,8 @@ def test_adamw(S, rng):
 
 # -- 8, 9. schedules ---------------------------------------------------------
 def _schedule_values(S, name, K, **kw):
-    fn = _rule(S, name)
-    vals = _kernel_call(S, Code(SCHEDULE_DRIVER), fn, K, kw)
+    fn = S.function(name)
+    vals = S.run(Code(SCHEDULE_DRIVER), fn, K, kw)
     return to_float_array(f"the values of {name}", vals, (K,))
 
 
@@ -795,7 +747,6 @@ def _torch_schedule(make, lr, K):
     return np.array(vals)
 
 
-@reference_guard
 def test_step_lr(S, rng):
     got = _schedule_values(S, "step_lr", 7, lr=1.0, step_size=3, gamma=0.5)
     check_array("step_lr for k = 0..6", got, [1, 1, 1, .5, .5, .5, .25],
@@ -831,7 +782,6 @@ def test_step_lr(S, rng):
             ])
 
 
-@reference_guard
 def test_cosine_lr(S, rng):
     got = _schedule_values(S, "cosine_lr", 5, lr=1.0, T_max=4, eta_min=0.2)
     check_array("cosine_lr for k = 0..4", got[[0, 2, 4]], [1.0, 0.6, 0.2],

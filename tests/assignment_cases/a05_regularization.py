@@ -77,7 +77,7 @@ STUDENTS = {
     "l1_gradient_as_a_list": {
         "edit": {"l1_penalty": [("return float(value), dW",
                                  "return float(value), dW.tolist()")]},
-        "messages": {"test_l1_grad": "is a list"},
+        "messages": {"test_l1_grad": "is a Python list"},
     },
     "backward_uses_torch": {
         "edit": {"dropout": [("    return dout * mask",
