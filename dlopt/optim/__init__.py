@@ -34,28 +34,41 @@ A student's optimizer is the same kind of object::
         def update(grads, state, params=None):
             return {k: -lr * g for k, g in grads.items()}, state
         return GradientTransformation(init, update)
-"""
-from .alias import adagrad, adam, adamw, nadam, rmsprop, sgd
-from .base import (EmptyState, GradientTransformation, Schedule,
-                   apply_updates, chain, get_state, lift, replace_state,
-                   validate, zeros_like)
-from .chunked import step
-from .transform import (ScaleByAdamState, ScaleByNadamState,
-                        ScaleByRmsState, ScaleByRssState,
-                        ScaleByScheduleState, TraceState, add_decayed_weights,
-                        add_l1, bias_correction, clip_by_global_norm, scale,
-                        scale_by_adam, scale_by_learning_rate, scale_by_nadam,
-                        scale_by_rms, scale_by_rss, trace, update_moment)
 
-__all__ = [
-    "GradientTransformation", "EmptyState", "Schedule", "chain",
-    "apply_updates", "step", "lift", "zeros_like", "validate",
-    "get_state", "replace_state",
-    "update_moment", "bias_correction",
-    "scale", "scale_by_learning_rate", "trace", "scale_by_rss",
-    "scale_by_rms", "scale_by_adam", "scale_by_nadam",
-    "add_decayed_weights", "add_l1", "clip_by_global_norm",
-    "ScaleByScheduleState", "TraceState", "ScaleByRssState",
-    "ScaleByRmsState", "ScaleByAdamState", "ScaleByNadamState",
-    "sgd", "adagrad", "rmsprop", "adam", "nadam", "adamw",
-]
+The names load lazily, each from its own submodule (PEP 562): ``from
+dlopt.optim import chain`` imports ``base`` only. A graded notebook's
+kernel, where ``transform`` and ``alias`` are withheld (the student writes
+them), still has the interface.
+"""
+import importlib
+
+_WHERE = {
+    "base": ["GradientTransformation", "EmptyState", "Schedule", "chain",
+             "apply_updates", "lift", "zeros_like", "validate",
+             "get_state", "replace_state"],
+    "chunked": ["step"],
+    "transform": [
+        "update_moment", "bias_correction",
+        "scale", "scale_by_learning_rate", "trace", "scale_by_rss",
+        "scale_by_rms", "scale_by_adam", "scale_by_nadam",
+        "add_decayed_weights", "add_l1", "clip_by_global_norm",
+        "ScaleByScheduleState", "TraceState", "ScaleByRssState",
+        "ScaleByRmsState", "ScaleByAdamState", "ScaleByNadamState"],
+    "alias": ["sgd", "adagrad", "rmsprop", "adam", "nadam", "adamw"],
+}
+_MODULE = {name: mod for mod, names in _WHERE.items() for name in names}
+__all__ = list(_MODULE)
+
+
+def __getattr__(name: str):
+    mod = _MODULE.get(name)
+    if mod is None:
+        raise AttributeError(f"module 'dlopt.optim' has no attribute "
+                             f"{name!r}")
+    value = getattr(importlib.import_module(f".{mod}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))
