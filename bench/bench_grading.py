@@ -94,12 +94,17 @@ def submit(g: Path, a: str, src: Path, release: Path, answers: dict):
 
 
 def per_submission(tmp, src, k: int) -> dict:
+    """Seconds per submission, per assignment. The floor is graded three
+    times: once to warm the machine's caches (discarded: the first run
+    of anything reads Python, torch and nbgrader from disk), then before
+    and after the assignments; its cost is the faster of the two."""
     out = {}
     release = tmp / "release"
-    names = [FLOOR] + sorted(p.name for p in (REPO / "solutions").iterdir()
-                             if p.is_dir())
-    for a in names:
-        g = tmp / f"per-{a}"
+    names = [FLOOR, FLOOR, *sorted(p.name for p in (REPO / "solutions")
+                                   .iterdir() if p.is_dir()), FLOOR]
+    floors = []
+    for run, a in enumerate(names):
+        g = tmp / f"per-{run}-{a}"
         g.mkdir()
         cfg = config(tmp, g, src, db_url=None, workers=1)
         pipeline.generate_release(a, release_dir=release, cfg=cfg)
@@ -108,7 +113,13 @@ def per_submission(tmp, src, k: int) -> dict:
         submit(g, a, src, release, {f"s{i}": sol for i in range(k)})
         r = autograde.autograde(a, cfg=cfg, log=lambda *x: None)
         assert not r.problems, r.problems
-        out[a] = r.seconds / k
+        if a == FLOOR:
+            floors.append(r.seconds / k)
+        else:
+            out[a] = r.seconds / k
+    print("floor runs (warm-up, before, after): "
+          + ", ".join(f"{t:.2f} s" for t in floors))
+    out[FLOOR] = min(floors[1:])
     return out
 
 
@@ -136,7 +147,7 @@ def scale(tmp, src, n: int) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--k", type=int, default=4)
+    ap.add_argument("--k", type=int, default=6)
     ap.add_argument("--n", type=int, default=100)
     ap.add_argument("--skip-scale", action="store_true")
     ap.add_argument("--skip-per-submission", action="store_true")

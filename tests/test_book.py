@@ -74,3 +74,20 @@ def test_every_declared_figure_is_rendered(built):
             assert alt in imgs, (f"{md.name}: the figure with alt text "
                                  f"{alt[:60]!r}... is not in the page")
     assert checked > 0
+
+
+def test_bibliography_labels_are_author_initials_and_year(built):
+    """Alpha labels (pybtex) are built from the authors' last names: a
+    LaTeX accent in a name (Doll{\\'a}r) or an entry without author and
+    year once gave labels such as "GDollarG+17" and "Anonymousd.a"."""
+    page = (built / "book" / "bibliography.html").read_text()
+    labels = re.findall(r'class="label"><span class="fn-bracket">\[</span>'
+                        r'([^<]*)<', page)
+    assert len(labels) >= 20
+    bad = [lb for lb in labels
+           if not re.fullmatch(r"[A-Z][A-Za-z]{0,3}(\+)?\d\d[a-z]?", lb)]
+    assert not bad, f"malformed bibliography labels: {bad}"
+    # and no raw TeX in the rendered entries
+    entries = re.sub(r"<[^>]+>", "", page.split('id="works-cited"')[-1])
+    assert not re.search(r"\$[^$\n]{1,40}\$|\\[a-z]+\{", entries), \
+        re.findall(r"\$[^$\n]{1,40}\$|\\[a-z]+\{", entries)[:5]
