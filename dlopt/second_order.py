@@ -14,8 +14,8 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-__all__ = ["fd_hessian", "newton_direction", "armijo_backtracking",
-           "Run", "descend"]
+__all__ = ["fd_hessian", "hessian_vector", "top_curvature",
+           "newton_direction", "armijo_backtracking", "Run", "descend"]
 
 
 def fd_hessian(grad: Callable, x, h: float = 1e-5) -> np.ndarray:
@@ -32,6 +32,47 @@ def fd_hessian(grad: Callable, x, h: float = 1e-5) -> np.ndarray:
         e[j] = h
         H[:, j] = (np.asarray(grad(x + e)) - np.asarray(grad(x - e))) / (2 * h)
     return 0.5 * (H + H.T)
+
+
+def hessian_vector(grad: Callable, x, v, h: float = 1e-4) -> np.ndarray:
+    """``H v`` ``(P,)`` at ``x`` ``(P,)`` from two gradients, without
+    forming ``H``: ``(grad(x + h v) - grad(x - h v)) / (2h)`` for a unit
+    ``v`` (error O(h^2))."""
+    x = np.asarray(x, dtype=np.float64)
+    v = np.asarray(v, dtype=np.float64)
+    if x.ndim != 1 or v.shape != x.shape:
+        raise ValueError(f"x and v must be flat vectors of one shape, got "
+                         f"{x.shape} and {v.shape}")
+    return (np.asarray(grad(x + h * v), dtype=np.float64)
+            - np.asarray(grad(x - h * v), dtype=np.float64)) / (2 * h)
+
+
+def top_curvature(grad: Callable, x, iters: int = 50, h: float = 1e-4,
+                  seed: int = 0, tol: float = 1e-6):
+    """The largest curvature ``h_max`` of a loss at ``x`` ``(P,)`` and its
+    direction ``(P,)``, by power iteration on Hessian-vector products
+    (:func:`hessian_vector`): ``v <- H v / |H v|``, ``h_max = v^T H v``.
+
+    It finds the eigenvalue of largest *magnitude*; at a minimum (``H``
+    positive semi-definite) that is ``h_max``. Stops when the estimate
+    changes by less than ``tol`` (relative) or after ``iters`` products,
+    two gradients each. Returns ``(h_max, v)``.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    v = np.random.default_rng(seed).normal(size=x.shape)
+    v /= np.linalg.norm(v)
+    lam = 0.0
+    for _ in range(iters):
+        Hv = hessian_vector(grad, x, v, h)
+        new = float(v @ Hv)
+        norm = np.linalg.norm(Hv)
+        if norm == 0:
+            return 0.0, v
+        v = Hv / norm
+        if abs(new - lam) <= tol * abs(new):
+            return new, v
+        lam = new
+    return lam, v
 
 
 def newton_direction(g, H, damping: float = 0.0) -> np.ndarray:

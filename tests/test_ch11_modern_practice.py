@@ -114,6 +114,29 @@ def test_random_labels_are_memorised(page):
     assert h_rand.loss[50] > h_real.loss[50]
 
 
+def test_sharp_and_flat_minima(page):
+    g, runs = page["_glued"], page["sharp"]
+    small, full = runs["batch 16"], runs["full batch"]
+    # "Both runs fit the training set"
+    assert small["train_loss"] < 0.05 and full["train_loss"] < 0.05
+    # "the sharper, ... but only ... times", "far inside the bound"
+    assert 1.0 < g["ch11-sharp-ratio"] < 1.6
+    assert full["h_max"] < g["ch11-stable-bound"] / 4
+    # the curvature is a curvature: the loss profile along d bends by it
+    ts, prof = full["ts"], full["profile"]
+    i = len(ts) // 2
+    dt = ts[1] - ts[0]
+    second = (prof[i + 1] - 2 * prof[i] + prof[i - 1]) / dt ** 2
+    assert second == pytest.approx(full["h_max"], rel=0.05)
+    # the picture: valleys with their floor near zero loss, close to 0
+    for r in (small, full):
+        assert abs(r["ts"][r["profile"].argmin()]) <= 0.15
+        assert r["profile"].min() < 0.05 < r["profile"][[0, -1]].min()
+    # "within a point of each other"
+    assert abs(g["ch11-val-full"] - g["ch11-val-small"]) < 0.01
+    assert g["ch11-n-params"] == 64 * 64 + 64 + 64 * 10 + 10
+
+
 def test_plateau_rule_drops_and_the_runs_end_close(page):
     g, rates = page["_glued"], page["rates"]
     assert g["ch11-n-drops"] >= 1 and rates[0] == 0.5

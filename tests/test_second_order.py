@@ -8,7 +8,8 @@ from formulas import covers
 
 from dlopt.landscapes import rosenbrock
 from dlopt.second_order import (armijo_backtracking, descend, fd_hessian,
-                                newton_direction)
+                                hessian_vector, newton_direction,
+                                top_curvature)
 
 ROS = rosenbrock()
 
@@ -117,3 +118,40 @@ def test_descend_runs_and_validates():
     assert newton.loss[-1] < 1e-20 and len(newton.steps) < 40
     with pytest.raises(ValueError, match="method"):
         descend(f_ros, g_ros, (0.0, 0.0), 3, method="bfgs")
+
+
+def _mlp_loss(t, X, y):
+    """A small tanh network's cross-entropy, parameters flat in t."""
+    W1, b1 = t[:12].reshape(4, 3), t[12:16]
+    W2, b2 = t[16:28].reshape(3, 4), t[28:31]
+    Z = torch.tanh(X @ W1.T + b1) @ W2.T + b2
+    return torch.nn.functional.cross_entropy(Z, y)
+
+
+@covers("eq-ch11-hvp")
+def test_hessian_vector_and_top_curvature_match_autograd():
+    rng = np.random.default_rng(1)
+    X = torch.tensor(rng.normal(size=(20, 3)))
+    y = torch.tensor(rng.integers(0, 3, size=20))
+    x0 = rng.normal(size=31)
+
+    def grad(x):
+        t = torch.tensor(x, requires_grad=True)
+        _mlp_loss(t, X, y).backward()
+        return t.grad.numpy()
+    H = torch.autograd.functional.hessian(
+        lambda t: _mlp_loss(t, X, y), torch.tensor(x0)).numpy()
+    v = rng.normal(size=31)
+    v /= np.linalg.norm(v)
+    np.testing.assert_allclose(hessian_vector(grad, x0, v), H @ v,
+                               rtol=1e-6, atol=1e-8)
+    lam, u = top_curvature(grad, x0, iters=500, tol=1e-12)
+    eig = np.linalg.eigvalsh(H)
+    top = eig[np.argmax(np.abs(eig))]
+    assert lam == pytest.approx(top, rel=1e-5)
+    np.testing.assert_allclose(H @ u, lam * u, atol=1e-3 * abs(lam))
+
+
+def test_hessian_vector_rejects_mismatched_shapes():
+    with pytest.raises(ValueError, match="one shape"):
+        hessian_vector(lambda x: x, np.zeros(3), np.zeros(4))
