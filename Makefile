@@ -65,10 +65,12 @@ book: venv assets
 book-clean:
 	rm -rf _build
 
-# Both cores: pytest-xdist, one test file per worker at a time, so that
-# each expensive module fixture (a book crawl, a class run) is built once.
+# Both cores: pytest-xdist, one group of tests per worker at a time (a
+# module, or a module's share of one assignment: tests/conftest.py), so
+# that each expensive module fixture (a book crawl, a class run) is built
+# once.
 test: build
-	$(BIN)/python -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
 # The unit tests alone (no book, no nbgrader runs): seconds, not minutes.
 test-fast: venv

@@ -43,11 +43,37 @@ def repo() -> Path:
     return REPO
 
 
-# Two cores: CI runs the suite with pytest-xdist, one test file per worker
-# at a time (``--dist loadfile``), so each module-scoped fixture (a book
-# crawl, an assignment's class run) is built once. (``loadgroup`` would
-# split the nbgrader modules per assignment, but pytest-xdist 3.8 cannot
-# rename pytest 9's node ids, so its groups are ignored.)
+# Two cores: CI runs the suite with pytest-xdist (``--dist loadgroup``).
+# Each work unit is a group, sent whole to one worker, so an expensive
+# module-scoped fixture (a book crawl, a class run) is built once: every
+# test is grouped by its module, and the modules that grade a class per
+# assignment by module *and* assignment, so that the two workers share
+# their six classes. The heaviest groups are queued first (a long group
+# started last would leave the other core idle).
+PER_ASSIGNMENT = {"test_assignments": None, "test_hostile": "a01_mapping"}
+HEAVY_FIRST = ["test_parallel_grading", "test_assignments", "test_hostile",
+               "test_instructor_workflow", "test_site", "test_class_run"]
+
+
+def _group(item) -> str:
+    module = item.module.__name__
+    if module not in PER_ASSIGNMENT:
+        return module
+    params = getattr(item, "callspec", None)
+    assignment = next((v for v in (params.params.values() if params else ())
+                       if isinstance(v, str) and v[:1] == "a"
+                       and v[1:3].isdigit()), PER_ASSIGNMENT[module])
+    return f"{module}-{assignment}" if assignment else module
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    rank = {m: i for i, m in enumerate(HEAVY_FIRST)}
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(_group(item)))
+    # stable: within a module, pytest's order is kept
+    items.sort(key=lambda it: rank.get(it.module.__name__, len(rank)))
 
 
 # One Chromium per test process: Playwright's sync API cannot be started

@@ -34,7 +34,7 @@ STUDENTS = {
                           "    from dlopt.losses import mse as reference\n"
                           "    return reference(Y_hat, Y)\n"
                           "    N = Y_hat.shape[0]\n")]},
-        "messages": {"test_mse": "not available in this assignment"},
+        "messages": {"test_mse": "the course's reference implementation"},
     },
     "bce_gradient_wrt_probabilities": {
         "edit": {"bce": [("dz = (p - y) / N",
@@ -58,8 +58,8 @@ STUDENTS = {
     "bce_calls_torch": {
         "edit": {"bce": [("    N = z.shape[0]\n",
                           "    import torch\n    N = z.shape[0]\n")]},
-        "messages": {"test_bce_value": "torch is not available",
-                     "test_bce_grad": "torch is not available"},
+        "messages": {"test_bce_value": "imports torch, which is not available",
+                     "test_bce_grad": "imports torch, which is not available"},
     },
     "ce_gradient_wrt_probabilities": {
         "edit": {"softmax_ce": [("dZ = (P - Y) / N", "dZ = -Y / P / N")]},
@@ -152,8 +152,8 @@ STUDENTS = {
             "    from dlopt.gradcheck import numerical_gradient\n"
             "    return numerical_gradient(f, np.array(x, dtype=float),\n"
             "                              h)\n")},
-        "messages": {"test_numerical_grad": "not available in this "
-                                            "assignment"},
+        "messages": {"test_numerical_grad": "the course's reference "
+                                            "implementation"},
     },
     "failing_step_hard_coded": {
         "edit": {"failing_step": (
