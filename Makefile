@@ -59,8 +59,9 @@ _assets/.installed: package.json package-lock.json
 
 # Executes every chapter (cached in _build/.jupyter_cache), warnings and
 # execution errors fail the build, and only the TOC's files are built.
+# Two chapters execute at once (tools/jb_build.py: Sphinx's -j 2).
 book: venv assets
-	$(BIN)/jupyter-book build . $(JB_FLAGS)
+	$(BIN)/python tools/jb_build.py build . $(JB_FLAGS)
 
 book-clean:
 	rm -rf _build

@@ -38,7 +38,9 @@ TARGET_CLEAN_S, TARGET_CACHED_S, TARGET_PAGE_MB = 300, 30, 5
 
 
 def build(root: Path) -> float:
-    """Seconds for ``jupyter-book build`` of the copy at ``root``, run
+    """Seconds for ``make book``'s build (``tools/jb_build.py``: two
+    chapters executed at once; ``BOOK_JOBS=1`` for serial) of the copy
+    at ``root``, run
     *in* the copy: the configured cache (``_build/.jupyter_cache``, a
     relative path) then resolves to the copy's own, not the repository's
     warm one."""
@@ -46,8 +48,8 @@ def build(root: Path) -> float:
     env["PATH"] = f"{Path(sys.executable).parent}:{env['PATH']}"
     env["PYTHONPATH"] = str(root)           # the copy's dlopt and tools
     start = time.perf_counter()
-    run = subprocess.run(
-        [str(Path(sys.executable).parent / "jupyter-book"), "build",
+    run = subprocess.run(              # as `make book` runs it
+        [sys.executable, str(root / "tools" / "jb_build.py"), "build",
          ".", "-W", "-n", "--keep-going"],
         cwd=root, capture_output=True, text=True, env=env)
     elapsed = time.perf_counter() - start

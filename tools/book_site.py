@@ -431,7 +431,24 @@ def refresh_static_files(app, exc):
                     shutil.copyfile(f, dest)
 
 
+# jupyter-book's own extensions that do not declare whether they are
+# safe for parallel reading (Sphinx would then read serially, with a
+# warning that -W makes an error). Both are: sphinx_multitoc_numbering
+# replaces the section numbering, which runs in the main process after
+# every page is read; sphinx_jupyterbook_latex adds nodes and per-page
+# transforms that keep no state.
+PARALLEL_SAFE = ("sphinx_multitoc_numbering", "sphinx_jupyterbook_latex")
+
+
+def declare_parallel_safe(app):
+    for name in PARALLEL_SAFE:
+        ext = app.extensions.get(name)
+        if ext is not None and ext.parallel_read_safe is None:
+            ext.parallel_read_safe = True
+
+
 def setup(app):
+    app.connect("builder-inited", declare_parallel_safe)
     app.connect("config-inited", kernel_environment)
     app.connect("config-inited", add_static_files)
     app.connect("build-finished", refresh_static_files)
