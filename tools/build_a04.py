@@ -159,9 +159,10 @@ Write the two stateless blocks (their state is `()`):
   \lambda\,\theta$ (it needs `params`, the third argument of `update`).
 
 `torch.optim.SGD(weight_decay=lambda)` is the chain of the two: the L2
-term is added to the gradient (*coupled*), then the step is taken. The
-composition `sgd` is written for you below once you have `trace`
-(question 3); with `momentum=0` it is exactly this chain.
+term is added to the gradient (*coupled*), then the step is taken. You
+write the composition `sgd` in question 3, with `trace`; with
+`momentum=0` it is exactly this chain (graded by the first test below
+it).
 """, "q2"),
 answer("blocks_sgd", r'''
 def scale_by_lr(lr):
