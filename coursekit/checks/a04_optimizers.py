@@ -515,7 +515,7 @@ NO_WD = ("weight decay is missing: add_decayed_weights adds weight_decay * "
          "params[k] before the rest of the chain.", {"no_wd": True})
 
 
-# -- 1. the mean of a moment ----------------------------------------------------
+# -- 1. the mean of a moment --------------------------------------------------
 def test_moment_mean_factor(S, rng):
     def reference(beta, t):
         # the unrolled recursion: E[m_t] / E[g] = sum_i (1 - beta) beta^(t-i)
@@ -547,7 +547,7 @@ def test_moment_mean_factor(S, rng):
             ])
 
 
-# -- 2, 3, 5. SGD, momentum, Nesterov ---------------------------------------------
+# -- 2, 3, 5. SGD, momentum, Nesterov -----------------------------------------
 def test_sgd(S, rng):
     with hidden():
         for lr, wd in [(0.01, 0.1), (_r(rng, 0.002, 0.01, 4),
@@ -636,7 +636,7 @@ def test_nesterov(S, rng):
                 *MOMENTUM_MISTAKES], fields=["trace"], count=False)
 
 
-# -- 6-8. AdaGrad, RMSprop, Adam ---------------------------------------------------
+# -- 6-8. AdaGrad, RMSprop, Adam ----------------------------------------------
 EPS_IN = ("eps is inside the square root; torch divides by sqrt(...) + "
           "eps.", {"eps_in": True})
 
@@ -692,7 +692,7 @@ def test_adam(S, rng):
                 fields=["mu", "nu"])
 
 
-# -- 9. L2 inside Adam ------------------------------------------------------------
+# -- 9. L2 inside Adam --------------------------------------------------------
 def test_effective_decay(S, rng):
     with hidden():
         v_hat = rng.uniform(1e-4, 4.0, size=(3, 4)) ** 2
@@ -736,7 +736,7 @@ def test_effective_decay(S, rng):
                             got, ref, rtol=1e-6, mistakes=named)
 
 
-# -- 10. AdamW ------------------------------------------------------------------------
+# -- 10. AdamW ----------------------------------------------------------------
 def test_adamw(S, rng):
     with hidden():
         for lr, betas, eps, wd in [
@@ -755,7 +755,7 @@ def test_adamw(S, rng):
                 *ADAM_MISTAKES], fields=["mu", "nu"])
 
 
-# -- 11. NAdam ------------------------------------------------------------------------
+# -- 11. NAdam ----------------------------------------------------------------
 def test_nadam(S, rng):
     with hidden():
         for lr, betas, eps, wd, psi in [
@@ -780,7 +780,7 @@ def test_nadam(S, rng):
                 fields=["mu", "nu", "mu_product"])
 
 
-# -- 12, 13. schedules ----------------------------------------------------------------
+# -- 12, 13. schedules --------------------------------------------------------
 SCHEDULE_DRIVER = "lambda fn, K, kw: np.array([float(fn(k, **kw)) " \
     "for k in range(K)])"
 
@@ -886,7 +886,7 @@ def test_one_cycle(S, rng):
             ])
 
 
-# -- 14. Newton's step ---------------------------------------------------------------
+# -- 14. Newton's step --------------------------------------------------------
 def test_newton_step(S, rng):
     with hidden():
         P = int(rng.integers(4, 7))
@@ -918,7 +918,7 @@ def test_newton_step(S, rng):
             ], shape_hint="Return a flat vector of shape (P,).")
 
 
-# -- 15. backtracking --------------------------------------------------------------
+# -- 15. backtracking ---------------------------------------------------------
 ROSEN_F = "lambda x: float((1 - x[0]) ** 2 + 100 * (x[1] - x[0] ** 2) ** 2)"
 
 

@@ -10,10 +10,11 @@ step, Armijo's inequality the wrong way round), and the classes of
 real-student mistakes the grader must explain: a state that is not
 carried to the next step (count not incremented, the old state
 returned), an input changed in place, a list or a wrong shape returned,
-a rule right only for one coordinate, float32 arithmetic, a call of a
-forbidden reference (dlopt's adam, torch). A mistake in a building block
-fails every composition that uses it (listed in ``fails``); the expected
-totals come from the points metadata.
+a rule right only for one coordinate or for one parameter array,
+float32 arithmetic, a call of a forbidden reference (dlopt's adam,
+torch). A mistake in a building block fails every composition that uses
+it (listed in ``fails``); the expected totals come from the points
+metadata.
 """
 
 ALL_OPT = ["test_sgd", "test_momentum", "test_nesterov", "test_adagrad",
@@ -38,7 +39,7 @@ STUDENTS = {
              "return np.full(v_hat.shape, lr * weight_decay)")]},
         "messages": {"test_effective_decay": "that is AdamW's decoupled"},
     },
-    # -- blocks and compositions -----------------------------------------------
+    # -- blocks and compositions ----------------------------------------------
     "sign_flipped": {
         "edit": {"blocks_sgd": [("return {k: -lr * u for k, u in",
                                  "return {k: lr * u for k, u in")]},
@@ -89,7 +90,7 @@ STUDENTS = {
              "mu_next = b1")]},
         "messages": {"test_nadam": "the momentum schedule is missing"},
     },
-    # -- schedules, second order ------------------------------------------------
+    # -- schedules, second order ----------------------------------------------
     "warmup_one_step_early": {
         "edit": {"warmup_cosine": [("(1 - start_factor) * k / W)",
                                     "(1 - start_factor) * k / (W - 1))")]},
@@ -111,7 +112,7 @@ STUDENTS = {
              "if f(x + alpha * d) > fx + c * alpha * slope:")]},
         "messages": {"test_backtracking": "the wrong way round"},
     },
-    # -- state not carried to the next step ------------------------------------
+    # -- state not carried to the next step -----------------------------------
     "adam_count_not_incremented": {
         "edit": {"blocks_adaptive": [("return out, AdamState(t, m, v)",
                                       "return out, AdamState(state.count, "
@@ -126,7 +127,7 @@ STUDENTS = {
         "messages": {"test_adam": "return the new state",
                      "test_adamw": "return the new state"},
     },
-    # -- an input changed in place ----------------------------------------------
+    # -- an input changed in place --------------------------------------------
     "decay_changes_grads_in_place": {
         # AdamW decays the Adam block's own new dict: it still passes.
         "edit": {"blocks_sgd": [
@@ -139,7 +140,7 @@ STUDENTS = {
         "fails": ["test_momentum", "test_nesterov", "test_adagrad",
                   "test_rmsprop", "test_adam", "test_nadam"],
     },
-    # -- a list or a wrong shape returned ---------------------------------------
+    # -- a list or a wrong shape returned -------------------------------------
     "newton_returns_a_list": {
         "edit": {"newton_step": [("return -np.linalg.solve(H, g)",
                                   "return list(-np.linalg.solve(H, g))")]},
@@ -153,14 +154,22 @@ STUDENTS = {
              "for k, g in grads.items()}")]},
         "messages": {"test_adagrad": "must be a NumPy array of params['W']"},
     },
-    # -- right only for one coordinate --------------------------------------------
+    # -- right only for one coordinate ----------------------------------------
     "rmsprop_sum_of_squares": {
         "edit": {"blocks_adaptive": [
             ("v = {k: alpha * state.nu[k] + (1 - alpha) * g * g",
              "v = {k: alpha * state.nu[k] + (1 - alpha) * np.sum(g * g)")]},
         "messages": {"test_rmsprop": "the square is per coordinate"},
     },
-    # -- float32 ----------------------------------------------------------------
+    "rmsprop_updates_only_the_first_array": {
+        # Right for the visible single array; the hidden params have three.
+        "edit": {"blocks_adaptive": [
+            ("out = {k: g / (np.sqrt(v[k]) + eps) for k, g in grads.items()}",
+             "out = {k: g / (np.sqrt(v[k]) + eps) "
+             "for k, g in list(grads.items())[:1]}")]},
+        "messages": {"test_rmsprop": "return an update for every array"},
+    },
+    # -- float32 --------------------------------------------------------------
     "adam_in_float32": {
         "edit": {"blocks_adaptive": [
             ("return out, AdamState(t, m, v)",
@@ -171,7 +180,7 @@ STUDENTS = {
         # to 1e-7, within the tolerance (1e-6): AdamW passes.
         "messages": {"test_adam": "compute in float64"},
     },
-    # -- forbidden references ----------------------------------------------------
+    # -- forbidden references -------------------------------------------------
     "calls_the_reference": {
         "edit": {"compose_adaptive": [
             ("    decay = [add_decayed_weights(weight_decay)] if weight_decay "
