@@ -323,10 +323,10 @@ def _np_run(kind, hp, params0, problem, steps, **flag):
                 if kind == "adamw" and not coupled:
                     if flag.get("wd_no_lr"):
                         y = y - wd * x
-                    elif flag.get("after"):
-                        y = y * (1 - lr * wd)
+                    elif flag.get("decay_after_lr"):
+                        y = y + wd * x
                     else:
-                        y = y - lr * wd * x
+                        y = y - sgn * lr * wd * x
                 new[k] = y
             p = new
             for k in p:
@@ -422,9 +422,10 @@ def _run_case(S, rng, name, kw, torch_name, torch_kw, kind, hp, variants,
             raise Feedback(f"{label}: at step t = {t} updates[{k!r}] is a "
                            f"Python list; return a NumPy array of shape "
                            f"{params0[k].shape}")
-        raise Feedback(f"{label}: at step t = {t} updates[{k!r}] is a "
-                       f"{tname} of shape {tuple(shape)}; it must be a "
-                       f"NumPy array of params[{k!r}]'s shape "
+        what = f"has shape {tuple(shape)}" if tname == "ndarray" else \
+            f"is a {tname}"
+        raise Feedback(f"{label}: at step t = {t} updates[{k!r}] {what}; "
+                       f"it must be a NumPy array of params[{k!r}]'s shape "
                        f"{params0[k].shape}")
     got = res["params"]
     fin = np.isfinite(_flat(got)).all(axis=1)
@@ -751,6 +752,9 @@ def test_adamw(S, rng):
                 ("the decay must be scaled by the learning rate: put "
                  "add_decayed_weights before scale_by_lr.",
                  {"wd_no_lr": True}),
+                ("add_decayed_weights comes after scale_by_adam but before "
+                 "scale_by_lr: the decay is scaled by -lr with the Adam "
+                 "direction.", {"decay_after_lr": True}),
                 ("weight decay is missing.", {"no_wd": True}),
                 *ADAM_MISTAKES], fields=["mu", "nu"])
 
