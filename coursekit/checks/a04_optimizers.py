@@ -32,7 +32,7 @@ from dlopt.grading import Feedback, Mistake, check_array, to_float_array
 
 KERNEL = {"forbid": ["torch", "dlopt.optim.transform", "dlopt.optim.alias",
                      "dlopt.schedules", "dlopt.second_order"]}
-STEPS = 40
+STEPS = 30
 
 # torch.optim's first step imports torch._dynamo (seconds, once per grader
 # process): import it in the background while the kernel runs the notebook.
@@ -438,7 +438,7 @@ def _run_case(S, rng, name, kw, torch_name, torch_kw, kind, hp, variants,
                        f"owns it. Compute new arrays instead.")
     G, R = _flat(got), _flat(ref)
     # Tolerance: rounding (torch's lerp and addcdiv against NumPy's
-    # operators) grows along the valley, to ~1e-7 relative in 40 steps;
+    # operators) grows along the valley, to ~1e-7 relative in 30-40 steps;
     # every named mistake differs by far more. float32 is caught by dtype.
     tol = dict(rtol=1e-6, atol=1e-8 * max(1.0, float(np.max(np.abs(R)))))
     if res["dtype"]:
@@ -568,8 +568,7 @@ MOMENTUM_MISTAKES = [
 
 def test_momentum(S, rng):
     with hidden():
-        for mu, d, lr, wd in [(0.9, 0.0, 0.005, 0.0),
-                              (0.8, 0.3, 0.008, 0.2),
+        for mu, d, lr, wd in [(0.8, 0.3, 0.008, 0.2),
                               (_r(rng, 0.5, 0.9), _r(rng, 0.1, 0.6),
                                _r(rng, 0.002, 0.008, 4), _r(rng, 0.0, 0.5))]:
             kw = dict(lr=lr, momentum=mu, dampening=d, weight_decay=wd)
