@@ -158,9 +158,10 @@ Write the two stateless blocks (their state is `()`):
 
 * `scale_by_lr(lr)`: $\mathbf{u} \mapsto -\alpha\,\mathbf{u}$;
 * `add_decayed_weights(weight_decay)`: $\mathbf{u} \mapsto \mathbf{u} +
-  \lambda\,\theta$ (it needs `params`, the third argument of `update`).
+  \lambda'\theta$ (it needs `params`, the third argument of `update`;
+  $\lambda' = \lambda/N$ is the book's weight decay per step).
 
-`torch.optim.SGD(weight_decay=lambda)` is the chain of the two: the L2
+`torch.optim.SGD` with `weight_decay` $= \lambda'$ is the chain of the two: the L2
 term is added to the gradient (*coupled*), then the step is taken. You
 write the composition `sgd` in question 3, with `trace`; with
 `momentum=0` it is exactly this chain (graded by the first test below
@@ -458,10 +459,10 @@ check_array("w after one Adam step", new["w"], [-0.1, 0.1], mistakes=[
 md(r"""
 ## 9. Derive: L2 inside Adam is not weight decay (1 point)
 
-With coupled L2 the term $\lambda\theta$ enters the gradient and goes
+With coupled L2 the term $\lambda'\theta$ enters the gradient and goes
 through the preconditioner. Take $\beta_1 = 0$ (so $\hat{\mathbf{m}}_t =
 \mathbf{g}_t$) and hold $\hat{\mathbf{v}}$ fixed. The part of the step
-that comes from the L2 term is then $-\alpha\,\lambda\,\theta /
+that comes from the L2 term is then $-\alpha\lambda'\theta /
 (\dots)$: the parameters shrink by a factor $1 - r$ per step, with an
 *effective decay* $r$ per coordinate. Return $r$ for every coordinate of
 $\hat{\mathbf{v}}$: for Adam with coupled L2 (`decoupled=False`), and for
@@ -491,8 +492,8 @@ md(r"""
 ## 10. AdamW (1 point)
 
 `torch.optim.AdamW` decouples the decay: it multiplies $\theta$ by
-$1 - \alpha\lambda$ and takes the Adam step with the plain gradient,
-$\theta_t = \theta_{t-1} - \alpha\lambda\,\theta_{t-1} -
+$1 - \alpha\lambda'$ and takes the Adam step with the plain gradient,
+$\theta_t = \theta_{t-1} - \alpha\lambda'\theta_{t-1} -
 \alpha\,\hat{\mathbf{m}}_t / (\sqrt{\hat{\mathbf{v}}_t} + \varepsilon)$.
 As a chain, that is one of your blocks in a different place.
 """, "q10"),
