@@ -71,7 +71,7 @@ book-clean:
 # that each expensive module fixture (a book crawl, a class run) is built
 # once.
 test: build
-	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 --dist loadgroup --durations=25 $(PYTEST_ARGS)
 
 # The unit tests alone (no book, no nbgrader runs): seconds, not minutes.
 test-fast: venv

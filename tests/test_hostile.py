@@ -4,8 +4,10 @@ The corpus (tests/hostile/corpus.py) is built from each assignment's
 release: one or more submissions per attack class (leaks, cross-student
 interference, faking the verdict inside the kernel, forbidden tools,
 feedback leaks), next to honest controls whose grades must be unchanged;
-assignment 1 also gets runaway and broken code, a tampered notebook and
-broken files. One class run per assignment grades them all, in sandboxed
+assignment 1 also gets the attacks on the sandbox itself, which is the
+same for every assignment (a daemon against the next student, forged
+nbgrader markers and displays, symbolic links, huge answers), runaway
+and broken code, a tampered notebook and broken files. One class run per assignment grades them all, in sandboxed
 kernels with a 5 s cell limit and a 2 GB memory limit, while the grader's
 environment holds a made-up secret; then every score, message, printed
 finding, feedback page and leftover process is checked.
@@ -129,7 +131,8 @@ def test_every_submission_gets_the_grade_it_earns(hostile):
 def test_controls_and_the_victim_are_intact(hostile):
     sc, total = hostile["scores"], hostile["cases"]["perfect"]["score"]
     assert sc["perfect"]["total"] == total > 0
-    assert sc["zz_victim"]["total"] == total, sc["zz_victim"]
+    if "zz_victim" in hostile["cases"]:      # the full corpus (a01)
+        assert sc["zz_victim"]["total"] == total, sc["zz_victim"]
     assert all(v == 0 for v in sc["stub"]["cells"].values())
 
 

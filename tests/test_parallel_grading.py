@@ -4,7 +4,8 @@ grades.
 A private PostgreSQL server is started on loopback (coursekit.pg, from
 Debian's postgresql package, as .ci/run installs it). The same class of
 submissions -- for two assignments (CLASS): the solution, the stub and
-each simulated mistake, plus a few hostile ones for assignment 1 -- is graded
+simulated mistakes (all of assignment 1's, a few of the second's), plus
+a few hostile ones for assignment 1 -- is graded
 once sequentially on SQLite and once by two workers on PostgreSQL; every
 student's score in every test cell, the reported problems and the CSV
 export must be identical. Then two grader processes (``python -m
@@ -36,9 +37,12 @@ pytestmark = pytest.mark.slow
 REPO = pipeline.REPO
 # Equal grades whatever the workers and the database are a property of
 # the pipeline, not of an assignment's checks (tests/test_assignments.py
-# grades every assignment's simulated class): two assignments, one with
-# the hostile submissions, keep this module to a few minutes.
+# grades every assignment's simulated class): two assignments in one
+# gradebook, the first with all its simulated mistakes and the hostile
+# submissions, the second with its solution, stub and MISTAKES_OF_SECOND
+# mistakes, keep this module to a few minutes.
 CLASS = ("a01_mapping", "a03_backprop")
+MISTAKES_OF_SECOND = 2
 HOSTILE = ("exception", "patches_ipython", "deleted_test_cells",
            "lies_with_objects", "corrupt_json", "misnamed_file")
 
@@ -61,6 +65,8 @@ def build_class(g: Path) -> dict:
                 f"assignment_cases.{a}").STUDENTS
         except ModuleNotFoundError:
             cases = {}
+        if a != CLASS[0]:
+            cases = dict(list(cases.items())[:MISTAKES_OF_SECOND])
         from test_assignments import apply_edit
         for name, case in cases.items():
             answers = dict(sol)

@@ -19,8 +19,11 @@ function ``fname`` that the next test cell, ``test``, checks):
   dlopt modules the assignment forbids;
 * feedback: ``In``/``Out``/``%history`` printed from an answer cell and an
   added cell, and nbgrader's markers inside an answer cell;
-* (``full=True``) runaway and broken code, a tampered notebook structure
-  and broken files.
+* (``full=True``, one assignment: the defences below are the sandbox's,
+  the same for every assignment) the cross-student daemon and its victim,
+  nbgrader's markers, a display updated into the verdict, symbolic links
+  beside the notebook, an answer of millions of items; runaway and broken
+  code, a tampered notebook structure and broken files.
 
 Every case says what it must score (computed from the points metadata)
 and, where it applies, the phrase its failure message must contain.
@@ -312,10 +315,6 @@ def corpus(A, release, sol, paths, forbid, full=False) -> dict:
         # 1. the sandbox leaks the course
         "leaks": dict(make=nb_of(injected(leak)), score=0.0, messages={},
                       printed={target: "LEAKED []"}),
-        # 2. one student can hurt another (graded before zz_victim)
-        "aa_daemon": dict(make=nb_of(injected(DAEMON)), score=0.0,
-                          messages={}),
-        "zz_victim": dict(make=nb_of(sol), score=total, messages={}),
         # 3. the verdict reached inside the student's process
         "patches_ipython": dict(
             make=nb_of(injected(PATCH_IPYTHON),
@@ -336,12 +335,24 @@ def corpus(A, release, sol, paths, forbid, full=False) -> dict:
             make=nb_of(injected(HISTORY, base=sol),
                        added_cell(HISTORY)),
             score=total, messages={}),
-        "nbgrader_markers": dict(make=nb_of(injected(MARKERS)), score=0.0,
-                                 messages={}),
         # 6. the grader's own process (a check reading student data)
         "array_interface": dict(
             make=nb_of(dict(stub, **{target: ARRAY_INTERFACE})),
             score=0.0, messages={}),
+    }
+    if not full:
+        return cases
+    # The sandbox's own defences: the same launcher, exchange copy and
+    # output path whatever the assignment (each assignment's checks,
+    # forbidden modules and answers are attacked above, for every one).
+    cases.update({
+        # 2. one student can hurt another (graded before zz_victim)
+        "aa_daemon": dict(make=nb_of(injected(DAEMON)), score=0.0,
+                          messages={}),
+        "zz_victim": dict(make=nb_of(sol), score=total, messages={}),
+        # 5. feedback forged with nbgrader's own markers
+        "nbgrader_markers": dict(make=nb_of(injected(MARKERS)), score=0.0,
+                                 messages={}),
         # a display id shown in a test cell, updated from a later cell:
         # nbclient wrote into the output at the old index, in outputs the
         # verdict had rewritten (IndexError: the notebook was not graded;
@@ -369,9 +380,7 @@ def corpus(A, release, sol, paths, forbid, full=False) -> dict:
                 f"def {fname}(*args, **kwargs):\n"
                 f"    return [None] * 3_000_000\n")})),
             score=0.0, messages={}),
-    }
-    if not full:
-        return cases
+    })
     release_json = json.dumps(fill(release, sol), indent=1).encode()
     rest = total - pts[test]
 
