@@ -48,12 +48,17 @@ def plot_contours(landscape, ax=None, levels: int = 30, n: int = 200,
     return fig, ax
 
 
-def plot_trajectories(landscape, trajectories: dict, ax=None, **kw):
-    """Contours plus one line per ``{name: Trajectory}``."""
+def plot_trajectories(landscape, trajectories: dict, ax=None,
+                      markevery=None, **kw):
+    """Contours plus one line per ``{name: Trajectory}`` (its
+    ``params``, shape ``(steps + 1, 2)``), a dot at every iterate, or at
+    every ``markevery``-th one (long runs: a lighter SVG); ``kw`` go to
+    :func:`plot_contours`."""
     fig, ax = plot_contours(landscape, ax=ax, **kw)
     for name, traj in trajectories.items():
         p = np.asarray(traj.params)
-        ax.plot(p[:, 0], p[:, 1], ".-", ms=3, lw=1.2, label=name)
+        ax.plot(p[:, 0], p[:, 1], ".-", ms=3, lw=1.2, label=name,
+                markevery=markevery)
         ax.plot(p[0, 0], p[0, 1], "ko", ms=4)
     if trajectories:
         ax.legend(fontsize="small")

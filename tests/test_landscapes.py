@@ -116,4 +116,8 @@ def test_plots_return_fig_ax():
     assert f is fig2 and a is ax2
     f, a = plot_losses(trajs)
     assert len(a.lines) == 2 and a.get_yscale() == "log"
+    # every iterate is drawn; with markevery only every k-th has a dot
+    _, ax3 = plot_trajectories(ls, {"sgd": trajs["sgd"]}, markevery=5)
+    (path,) = [ln for ln in ax3.lines if ln.get_label() == "sgd"]
+    assert len(path.get_xdata()) == 31 and path.get_markevery() == 5
     plt.close("all")
