@@ -127,3 +127,50 @@ def test_gradient_descent_step_matches_torch_sgd():
     for k in params:
         np.testing.assert_allclose(params[k], tparams[k].detach().numpy(),
                                    rtol=1e-10, atol=1e-12)
+
+
+# ------------------------------------------- the page's own data
+
+@pytest.fixture(scope="module")
+def page():
+    from chapter import run_page
+    return run_page("ch01_mapping")
+
+
+def test_glued_numbers_are_the_runs_numbers(page):
+    g, losses = page["_glued"], page["losses"]
+    assert g["ch01-n-flowers"] == len(page["X"]) == 150
+    assert len(page["species"]) == 3             # "of three species"
+    assert g["ch01-steps"] == len(losses)
+    assert g["ch01-alpha"] == page["alpha"]
+    assert (g["ch01-loss-first"], g["ch01-loss-last"]) == (losses[0],
+                                                           losses[-1])
+    # accuracy recomputed from the trained parameters, not dlopt.accuracy
+    scores, _ = mlp_forward(page["params"], page["X"], activation="tanh")
+    assert g["ch01-accuracy"] == pytest.approx(
+        np.mean(scores.argmax(axis=1) == page["y"]))
+
+
+def test_loss_falls_steadily_from_about_1_1_to_below_0_1(page):
+    losses = np.asarray(page["losses"])
+    assert np.all(np.diff(losses) < 0)           # "fell steadily"
+    assert round(losses[0], 1) == 1.1            # alt text
+    assert losses[-1] < 0.1
+    # the first loss is that of the initial parameters
+    p0 = init_mlp([2, 2, 3], activation="tanh", init="xavier", seed=1)
+    first, _ = mlp_loss_and_grads(p0, page["X"], page["y"],
+                                  activation="tanh", loss="softmax_ce")
+    assert losses[0] == pytest.approx(first, rel=1e-12)
+
+
+def test_hidden_plane_is_the_square_and_lines_separate_the_species(page):
+    params, X, y = page["params"], page["X"], page["y"]
+    H = page["hidden"](X)
+    assert np.all(np.abs(H) < 1)                 # squashed into (-1, 1)^2
+    # the output layer is affine in the hidden plane: straight boundaries
+    pred = (H @ params["W2"].T + params["b2"]).argmax(axis=1)
+    wrong = pred != y
+    assert 0 < wrong.sum() <= 10                 # "up to a few flowers"
+    setosa = list(page["species"]).index("setosa")
+    assert not np.any(wrong & (y == setosa))     # only the overlap
+    assert not np.any(pred[wrong] == setosa)

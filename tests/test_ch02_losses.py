@@ -354,3 +354,90 @@ def test_numerical_gradient_agrees_with_every_loss_gradient():
     for f, g in cases:
         np.testing.assert_allclose(numerical_gradient(f, Z.copy()), g,
                                    rtol=1e-6, atol=1e-9)
+
+
+# ------------------------------------------- the page's own data
+
+@pytest.fixture(scope="module")
+def page():
+    from chapter import run_page
+    return run_page("ch02_losses")
+
+
+def test_loss_shapes_plot(page):
+    # "grows like a straight line -z for negative z": at z = -6, -z + 0.0025
+    bce = np.asarray(page["bce"])
+    assert bce[0] == pytest.approx(6 + np.log1p(np.exp(-6.0)), rel=1e-12)
+    assert bce[0] - 6 < 3e-3 and bce[-1] < 3e-3
+    # "one outlier with residual 10 weighs as much as a hundred examples
+    # with residual 1"
+    big = losses.mse(np.array([[10.0]]), np.zeros((1, 1)))[0]
+    small = losses.mse(np.ones((100, 1)), np.zeros((100, 1)))[0] * 100
+    assert big == pytest.approx(small)
+
+
+def test_the_two_mse_conventions_take_the_same_steps(page):
+    np.testing.assert_allclose(page["W_sum"], page["W_mean"], rtol=1e-12)
+
+
+def test_gradient_check_catches_the_articles_linear_fit():
+    from chapter import run_page
+    ns = run_page("ch02_losses", until="### Mean absolute error and Huber")
+    J, params = ns["J"], ns["params"]
+    assert check_gradients(J, params, {"theta": ns["correct"]}).ok
+    assert not check_gradients(J, params, {"theta": ns["article"]}).ok
+
+
+def test_saturation_plot(page):
+    z = np.linspace(-10, 6, 400)              # the page reuses the name z
+    g_mse, g_ce = page["g_mse"], page["g_ce"]
+    np.testing.assert_allclose(g_ce, 1 / (1 + np.exp(z)), rtol=1e-12)
+    assert g_ce[0] > 0.9999                   # "approaches 1"
+    k = int(np.argmax(g_mse))
+    assert -1 < z[k] < 0                      # "peaks just below z = 0"
+    assert round(g_mse[k], 2) == 0.15         # "at about 0.15"; 4/27 exact
+    assert g_mse.max() == pytest.approx(4 / 27, rel=1e-3)
+    assert 1e-5 < g_mse[0] < 1e-4             # "falls below 1e-4"
+
+
+def test_saturated_neuron(page):
+    g = page["_glued"]
+    s = 1 / (1 + np.exp(10.0))                # sigma(-10)
+    assert g["ch02-dsigma-10"] == pytest.approx(s * (1 - s), rel=1e-12)
+    assert g["ch02-p0"] == pytest.approx(s, rel=1e-12)
+    assert g["ch02-w0"] == page["w0"] == page["b0"] == -5.0
+    assert g["ch02-alpha"] == 1.0
+    p_ce, p_mse = np.asarray(page["p_ce"]), np.asarray(page["p_mse"])
+    # alt text: cross-entropy above 0.9 within a few steps, MSE near 0
+    assert 1 + np.argmax(p_ce > 0.9) <= 10
+    assert p_mse.max() < 1e-4
+    # "a handful of steps" and "thousands", counted independently
+    assert g["ch02-steps-ce"] == 1 + int(np.argmax(p_ce > 0.5)) <= 10
+    assert 1000 <= g["ch02-steps-mse"] < 15000
+    p_long = np.asarray(page["train_neuron"]("mse", steps=15000))
+    assert g["ch02-steps-mse"] == 1 + int(np.argmax(p_long > 0.5))
+
+
+def test_sigmoid_outputs_drift_to_one_softmax_keeps_wrong_near_zero(page):
+    g, yv, K = page["_glued"], page["yv"], page["K"]
+    for name, out in page["outputs"].items():
+        mask = np.ones_like(out, dtype=bool)
+        mask[np.arange(len(yv)), yv] = False
+        assert g[f"ch02-wrong-{name}"] == pytest.approx(out[mask].mean())
+        assert g[f"ch02-acc-{name}"] == np.mean(out.argmax(1) == yv)
+    assert g["ch02-wrong-sigmoids"] > 0.9     # "drifts towards 1"
+    assert g["ch02-wrong-softmax"] < 0.05     # "near 0"
+    assert g["ch02-acc-sigmoids"] < g["ch02-acc-softmax"]
+
+
+def test_stable_losses_give_the_exact_answers(page):
+    g = page["_glued"]
+    assert (g["ch02-stable-ce0"], g["ch02-stable-ce1"],
+            g["ch02-stable-bce"]) == (0.0, 1000.0, 1000.0)
+    assert np.isnan(page["naive_p"][0, 0])    # "returns nan"
+    assert np.isinf(page["naive_bce"][0])     # "returns inf"
+    # torch agrees
+    zt = t(page["z"])
+    assert F.cross_entropy(zt, torch.tensor([1])).item() == 1000.0
+    assert F.binary_cross_entropy_with_logits(
+        zt[0, :1], torch.zeros(1, dtype=torch.float64)).item() == 1000.0

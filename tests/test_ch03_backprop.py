@@ -289,3 +289,76 @@ def test_he_init_keeps_relu_signal_and_naive_does_not():
     assert 0.3 < last_rms("he") / first < 3
     assert last_rms("normal", 0.01) < 1e-10
     assert last_rms("normal", 0.5) > 1e3
+
+
+# ------------------------------------------- the page's own data
+
+@pytest.fixture(scope="module")
+def page():
+    from chapter import run_page
+    return run_page("ch03_backprop")
+
+
+def test_glued_gradient_checks(page):
+    g = page["_glued"]
+    assert g["ch03-check-ours"] == page["ours_check"].max_rel_error
+    assert g["ch03-check-ours"] < 1e-7        # "around 1e-8 or better"
+    assert page["ours_check"].ok and not page["article_check"].ok
+    assert g["ch03-check-article"] > 0.1      # "off by order 1"
+    # independently: rel_error of the article's W2 against centred
+    # differences of the page's loss
+    params = {k: v.copy() for k, v in page["p"].items()}
+
+    def f(_):
+        return page["loss"](params)
+    num = numerical_gradient(f, params["W2"])
+    assert rel_error(page["ours"]["W2"], num) < 1e-7
+    assert rel_error(page["article"]["W2"], num) > 0.1
+
+
+def test_zero_grad_plot(page):
+    (l_z, u_z), (l_n, u_n) = page["with_zero"], page["without_zero"]
+    assert len(l_z) == len(l_n) == 300
+    assert np.all(np.diff(l_z) < 0)           # "decreases smoothly"
+    assert l_n[20] < l_z[20]                  # "drops faster at first"
+    assert np.sum(np.diff(l_n[50:]) > 0) > 20  # "keeps bouncing"
+    assert np.all(np.diff(u_z) < 0) and u_z[-1] < 0.1   # "below 0.1"
+    assert np.all(np.abs(np.array(u_n[20:]) - 4.5) < 0.5)  # "about 4.5"
+    # without zeroing the gradient used is the running sum: at step 2 it
+    # is g1 + g2, whose norm exceeds g1's (here the gradients align)
+    assert u_n[1] > u_n[0] == u_z[0]
+
+
+def test_vanishing_and_exploding_claims(page):
+    g, runs = page["_glued"], page["runs"]
+    assert (g["ch03-depth"], g["ch03-width"], g["ch03-batch"]) == (
+        page["depth"], page["width"], page["batch"]) == (10, 64, 256)
+    assert page["sizes"] == [64] + [64] * 10 + [10]      # the caption
+    assert len(page["Xd"]) == 256
+
+    def orders(name):                         # last layer over first
+        gb = runs[name][1]
+        return np.log10(gb[-1] / gb[0])
+    # alt text: sigmoid ~6 orders, normal(0.01) ~12, normal(0.5) ~-4,
+    # Xavier ~1, He flat; tanh and He within a factor of about two
+    assert round(orders("sigmoid, Xavier")) == 6
+    assert g["ch03-sigmoid-orders"] == pytest.approx(
+        orders("sigmoid, Xavier"))
+    assert round(orders("ReLU, normal(0, 0.01²)")) == 12
+    assert round(orders("ReLU, normal(0, 0.5²)")) == -4
+    assert round(orders("ReLU, Xavier")) == 1
+    for name in ("tanh, Xavier", "ReLU, He"):
+        gb = runs[name][1]
+        assert gb.max() / gb.min() < 2, name
+    # the per-layer factors: the formula and the measured slope
+    assert g["ch03-factor-small"] == pytest.approx(np.sqrt(64e-4 / 2))
+    assert g["ch03-factor-large"] == pytest.approx(2 * np.sqrt(2))
+    assert g["ch03-measured-small"] == pytest.approx(
+        g["ch03-factor-small"], rel=0.25)
+    assert g["ch03-measured-large"] == pytest.approx(
+        g["ch03-factor-large"], rel=0.1)
+    # weight gradients of the naive init: ~1e-13 in every layer
+    gW = runs["ReLU, normal(0, 0.01²)"][0]
+    assert np.all((gW > 1e-14) & (gW < 1e-12))
+    assert g["ch03-naive-dW"] == pytest.approx(
+        np.prod(gW) ** (1 / len(gW)), rel=1e-9)

@@ -188,3 +188,91 @@ def test_l2_penalty_and_its_gradient(lam):
     assert article == pytest.approx(N * lam / (2 * N) * np.sum(theta ** 2))
     if lam:
         assert article != pytest.approx(J - cost(theta, x, y))
+
+
+# ------------------------------------------- the page's own data
+
+@pytest.fixture(scope="module")
+def page():
+    from chapter import run_page
+    return run_page("ch04_gradient_descent")
+
+
+def test_gd_lands_near_the_true_line(page):
+    g, x, y = page["_glued"], page["x"], page["y"]
+    # least squares by torch, independent of the page's lstsq
+    A = torch.stack([torch.ones(len(x), dtype=torch.float64),
+                     torch.from_numpy(x)], 1)
+    sol = torch.linalg.lstsq(A, torch.from_numpy(y)[:, None]).solution
+    np.testing.assert_allclose([g["ch04-theta0"], g["ch04-theta1"]],
+                               sol[:, 0].numpy(), atol=1e-4)
+    assert abs(g["ch04-theta0"] - 1) < 0.1 and abs(g["ch04-theta1"] - 2) < 0.1
+
+
+def gap(page, tr):
+    return tr.loss - page["J"](*page["exact"])
+
+
+def test_four_learning_rates_plot(page):
+    runs, g = page["runs"], page["_glued"]
+    gaps = {k.split(" (")[1].rstrip(")"): gap(page, tr)
+            for k, tr in runs.items()}
+    # the start and one point per step
+    assert all(len(v) == g["ch04-path-steps"] + 1 == 61
+               for v in gaps.values())
+    slow, mono, osc, div = (gaps[k] for k in ("too small", "monotone",
+                                              "oscillates", "divergent"))
+    assert 0.1 < slow[-1] / slow[0] < 0.9            # falls, slowly
+    assert np.all(np.diff(mono) < 0)                 # falls steadily
+    assert osc[-1] < mono[-1] < slow[-1]             # 1.9 fastest
+    assert div[-1] > 1e3 * div[0] and np.all(np.diff(div[10:]) > 0)
+
+
+def test_stability_sweep(page):
+    g = page["_glued"]
+    cs, final = page["cs"], np.asarray(page["final"])
+    h = np.linalg.eigvalsh(page["H"])
+    assert g["ch04-best-ah"] == pytest.approx(2 * h[1] / (h[0] + h[1]))
+    assert 1.8 < g["ch04-best-ah"] < 2               # "just under"
+    best = cs[np.argmin(final)]
+    assert g["ch04-sweep-best"] == best
+    assert abs(best - g["ch04-best-ah"]) < 2 * (cs[1] - cs[0])
+    # alt text: 0.1 at 0.05, falls steadily, below 1e-11 near 1.9,
+    # still converging below 2, explodes above
+    assert round(final[0], 1) == 0.1
+    assert np.all(np.diff(final[cs < 1.85]) < 0)
+    assert final.min() < 1e-11
+    start = gap(page, page["runs"]["alpha h_max = 1 (monotone)"])[0]
+    assert np.all(final[cs < 2] < start)
+    assert np.all(final[cs > 2.01] > start) and final[-1] > 1e4
+
+
+def test_batch_size_per_epoch_and_per_update(page):
+    best = page["best"]
+    gaps = {B: np.asarray(h.loss) - best for B, h in page["hists"].items()}
+    # per epoch: B = 1 fastest, then 10, then 100
+    assert gaps[1][4] < gaps[10][4] < gaps[100][4]
+    # B = 1 ends in a noisy band: not monotone over the last 30 epochs
+    assert np.sum(np.diff(gaps[1][10:]) > 0) >= 5
+    assert np.all(np.diff(gaps[100]) < 0)            # full batch: exact
+    # per update (N // B updates per epoch): the full batch is fastest
+    assert gaps[100][39] < gaps[10][3]               # 40 updates
+    assert gaps[10][9] < gaps[1][0]                  # 100 updates
+
+
+def test_batch_size_against_learning_rate(page):
+    g, alphas, sweep = page["_glued"], page["alphas"], page["sweep"]
+    bound = 2 / page["h_max"]
+    assert g["ch04-two-over-hmax"] == pytest.approx(
+        2 / np.linalg.eigvalsh(page["H"]).max())
+    lrs = []
+    for B, ends in sweep.items():
+        np.testing.assert_array_equal(np.isnan(ends), alphas > bound)
+        k = int(np.nanargmin(ends))
+        assert g[f"ch04-best-lr-{B}"] == alphas[k]
+        lrs.append(alphas[k])
+        finite = ends[~np.isnan(ends)]
+        assert 0 < k < len(finite) - 1                # falls, then rises
+        assert finite[0] > 3 * finite[k] and finite[-1] > 3 * finite[k]
+    assert lrs == sorted(lrs) and len(set(lrs)) == 3  # moves right
+    assert g["ch04-sweep-epochs"] == 20
