@@ -53,6 +53,8 @@ def jb_build(monkeypatch):
     return jc_main
 
 
+# jupyter-book 1.0's command line subclasses click's BaseCommand
+@pytest.mark.filterwarnings("ignore:'BaseCommand' is deprecated")
 def test_jb_build_serializes_cache_creation(jb_build, tmp_path):
     assert jb_build.create_db.__name__ == "_create_db_locked"
     assert _race(tmp_path) == []
