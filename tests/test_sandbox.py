@@ -133,7 +133,7 @@ class _FakeKernel:
         fake_ip = types.SimpleNamespace(user_ns=self.ns)
         self.ns.setdefault("get_ipython", lambda: fake_ip)
         exec(code, self.ns)
-        return repr(self.ns[expr]) if expr else None
+        return repr(eval(expr, self.ns)) if expr else None
 
 
 def test_protocol_round_trips_data_and_keeps_objects_in_the_kernel():
