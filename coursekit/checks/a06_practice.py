@@ -35,7 +35,7 @@ import numpy as np
 
 from coursekit import pipeline
 from coursekit.judge import hidden
-from coursekit.remote import Ref, StudentError, StudentStop
+from coursekit.remote import Code, Ref, StudentError, StudentStop
 from dlopt.grading import Feedback
 
 # The notebook lets students use dlopt, NumPy or PyTorch: nothing the
@@ -310,13 +310,20 @@ def _raised(name: str, what: str, exc: StudentError) -> str:
     return text + (f"\n{exc.tb}" if exc.tb else "")
 
 
-def _predict(S, predict: Ref, X, what: str) -> np.ndarray:
-    """Call the student's predict (a handle); the grader's call time
-    limit applies (``S.timeout``: a handle's call takes no ``_timeout``).
-    """
+# Public code: the held-out digits travel as their block counts (uint8,
+# an eighth of the bytes of float64) and reach predict as counts / 16,
+# the very float64 array the notebook's format gives.
+SCALED = "lambda predict, counts: predict(counts / 16.0)"
+
+
+def _predict(S, predict: Ref, X, what: str, counts=None) -> np.ndarray:
+    """Call the student's predict (a handle) on X, or on ``counts / 16``
+    computed in the kernel; the grader's call time limit applies
+    (``S.timeout``)."""
     t0 = time.monotonic()
     try:
-        out = predict(X)
+        out = predict(X) if counts is None else S.run(Code(SCALED),
+                                                       predict, counts)
     except NotImplementedError:
         raise Feedback("predict is not implemented yet") from None
     except StudentError as exc:
@@ -325,7 +332,7 @@ def _predict(S, predict: Ref, X, what: str) -> np.ndarray:
         raise Feedback(f"predict on {what} was stopped after "
                        f"{time.monotonic() - t0:.0f} s (grader's clock; it "
                        f"may take {S.timeout:.0f} s): {exc}") from None
-    return _labels(out, len(X), what)
+    return _labels(out, len(X if counts is None else counts), what)
 
 
 def _experiment(S, rng) -> dict:
@@ -374,8 +381,13 @@ def _judge_predict(S, rng, predict, seconds) -> dict:
         return {"error": str(exc), "hidden": False}
     X_all, y_all = heldout_digits()
     pick = rng.choice(len(y_all), size=N_HELD, replace=False)
+    counts = np.rint(X_all[pick] * 16).astype(np.uint8)
+    if not np.array_equal(counts / 16.0, X_all[pick]):
+        raise RuntimeError("grader bug: the held-out digits are not counts "
+                           "/ 16")
     try:
-        got = _predict(S, predict, X_all[pick], f"{N_HELD} held-out digits")
+        got = _predict(S, predict, None, f"{N_HELD} held-out digits",
+                       counts=counts)
     except Feedback as exc:
         return {"error": str(exc), "hidden": True}
     return {"seconds": seconds, "n": N_HELD,
