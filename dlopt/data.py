@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["load_iris_2d", "load_digits", "standardize", "one_hot",
+__all__ = ["load_iris_2d", "load_digits", "digits_8x8", "standardize",
+           "one_hot",
            "load_idx", "shift_images", "load_mnist", "mnist_split",
            "MnistNotFoundError", "MNIST_PACKAGE_VERSION"]
 
@@ -100,6 +101,33 @@ def load_digits(val_fraction: float = 0.2, test_fraction: float = 0.2,
         X_train, y_train = X_rest, y_rest
     out.update(X_train=X_train, y_train=y_train)
     return out
+
+
+def digits_8x8() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's 1,797 8x8 digits, unsplit and unscaled: X (1797, 64)
+    float64 pixel counts 0..16 and y (1797,) int64, the arrays
+    ``sklearn.datasets.load_digits()`` returns as ``data`` and ``target``.
+
+    They are read from the file scikit-learn ships
+    (``sklearn/datasets/data/digits.csv.gz``) the way scikit-learn reads
+    it, without importing scikit-learn (importing it takes about a second,
+    most of a short notebook's start).
+    """
+    import gzip
+    import importlib.util
+    import os
+
+    spec = importlib.util.find_spec("sklearn")   # finds, does not import
+    where = list(spec.submodule_search_locations or []) if spec else []
+    for d in where:
+        path = os.path.join(d, "datasets", "data", "digits.csv.gz")
+        if os.path.isfile(path):
+            with gzip.open(path, "rb") as fh:
+                data = np.loadtxt(fh, delimiter=",")
+            return data[:, :-1], data[:, -1].astype(np.int64)
+    raise FileNotFoundError(
+        "scikit-learn's digits (sklearn/datasets/data/digits.csv.gz) were "
+        "not found: install the course's packages (make venv)")
 
 
 # IDX type codes (LeCun et al.'s MNIST file format) -> big-endian dtypes.

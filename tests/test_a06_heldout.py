@@ -45,6 +45,31 @@ def test_conversion_matches_scikit_learns_digits(heldout):
     assert used(X, 1)[[0, 7]].max() < 0.15
 
 
+def test_converted_digits_are_cached_under_a_key_of_data_and_code(
+        tmp_path, monkeypatch, heldout):
+    path = tmp_path / "heldout.npz"
+    monkeypatch.setattr(ck, "_cache_path", lambda: path)
+    X, y = heldout
+    counts, labels = ck._converted()        # converts, writes the cache
+    assert path.is_file()
+    np.testing.assert_array_equal(counts / 16.0, X)
+    np.testing.assert_array_equal(labels, y)
+    again, labels2 = ck._converted()        # read back: the same arrays
+    np.testing.assert_array_equal(again, counts)
+    np.testing.assert_array_equal(labels2, labels)
+    assert again.dtype == np.float64 and labels2.dtype == np.int64
+    # the cache is what is read when its key matches ...
+    zeros = np.zeros((10000, 64), dtype=np.uint8)
+    np.savez(path, counts=zeros, labels=labels, key=np.array(
+        ck._conversion_key()))
+    assert not ck._converted()[0].any()
+    # ... and ignored (rebuilt) when it does not: other files or code
+    np.savez(path, counts=zeros, labels=labels, key=np.array("stale"))
+    np.testing.assert_array_equal(ck._converted()[0], counts)
+    with np.load(path) as z:
+        assert str(z["key"]) == ck._conversion_key()
+
+
 def _line(p, q, width=1.2):
     yy, xx = np.mgrid[:28, :28]
     (y0, x0), (y1, x1) = p, q

@@ -141,6 +141,25 @@ def test_mnist_split_mask():
 
 # ---- scikit-learn's digits and Iris --------------------------------------
 
+def test_digits_8x8_are_sklearns_without_importing_it():
+    import subprocess
+    import sys
+
+    from sklearn.datasets import load_digits
+    X, y = D.digits_8x8()
+    sk = load_digits()
+    assert X.dtype == sk.data.dtype and y.dtype == np.int64
+    np.testing.assert_array_equal(X, sk.data)
+    np.testing.assert_array_equal(y, sk.target)
+    # the point of it: a fresh process reads them without sklearn imported
+    out = subprocess.run(
+        [sys.executable, "-c", "import sys; from dlopt.data import "
+         "digits_8x8; X, y = digits_8x8(); print(X.shape, y.shape, "
+         "'sklearn' in sys.modules)"], capture_output=True, text=True,
+        check=True)
+    assert out.stdout.split() == ["(1797,", "64)", "(1797,)", "False"]
+
+
 def test_load_digits_split_is_stratified_disjoint_and_seeded():
     d = D.load_digits(val_fraction=0.2, test_fraction=0.2, seed=0)
     n = {k: len(d[f"X_{k}"]) for k in ("train", "val", "test")}

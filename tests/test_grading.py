@@ -95,3 +95,82 @@ def test_a_forbidden_import_is_explained():
     text = judge.run_check(lambda S, rng: (_ for _ in ()).throw(other),
                            None, None).message
     assert text.startswith("your code raised ImportError")
+
+
+# -- the gradebook write: one commit per notebook --------------------------
+class _DB:
+    def __init__(self):
+        self.log = []
+
+    def commit(self):
+        self.log.append("commit")
+
+    def flush(self):
+        self.log.append("flush")
+
+    def rollback(self):
+        self.log.append("rollback")
+
+
+class _Gradebook:
+    last = None
+    fail = False
+
+    def __init__(self, url):
+        self.db, self.grades = _DB(), {}
+        _Gradebook.last = self
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def find_grade(self, gid, *where):
+        if _Gradebook.fail and gid == "t2":
+            raise RuntimeError("database gone")
+        import types
+        return self.grades.setdefault(gid, types.SimpleNamespace(
+            manual_score=None, auto_score=None, needs_manual_grade=None))
+
+    def find_comment(self, gid, *where):
+        import types
+        return types.SimpleNamespace(auto_comment=None)
+
+
+def _graded_notebook():
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook, new_output
+    cells = []
+    for gid, kind in (("a1", "solution"), ("t1", "grade"), ("a2", "solution"),
+                      ("t2", "grade")):
+        c = new_code_cell("x = 1")
+        c.metadata["nbgrader"] = dict(
+            grade=kind == "grade", solution=kind == "solution", locked=False,
+            grade_id=gid, points=2 if kind == "grade" else 0,
+            schema_version=3, task=False)
+        if gid == "t2":     # a failed test cell: 0 points
+            c.outputs = [new_output("error", ename="Feedback", evalue="no",
+                                    traceback=[])]
+        cells.append(c)
+    return nbformat.from_dict(new_notebook(cells=cells))
+
+
+def test_save_auto_grades_commits_once_per_notebook(monkeypatch):
+    from coursekit import execute
+    monkeypatch.setattr(execute, "Gradebook", _Gradebook)
+    monkeypatch.setattr(_Gradebook, "fail", False)
+    res = {"nbgrader": dict(notebook="n", assignment="a", student="s",
+                            db_url="sqlite://")}
+    execute.SaveAutoGradesAtOnce().preprocess(_graded_notebook(), res)
+    gb = _Gradebook.last
+    # nbgrader commits after each of the 4 cells; here they are flushed
+    # (queries still see them) and committed together
+    assert gb.db.log == ["flush"] * 4 + ["commit"]
+    assert gb.grades["t1"].auto_score == 2 and gb.grades["t2"].auto_score == 0
+    assert "commit" not in vars(gb.db)          # its own commit again
+    monkeypatch.setattr(_Gradebook, "fail", True)
+    with pytest.raises(RuntimeError, match="database gone"):
+        execute.SaveAutoGradesAtOnce().preprocess(_graded_notebook(), res)
+    assert _Gradebook.last.db.log[-1] == "rollback"
+    assert "commit" not in _Gradebook.last.db.log

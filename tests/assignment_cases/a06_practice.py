@@ -1,8 +1,8 @@
 """Simulated students of assignment 6, a digit classifier graded on
 held-out MNIST digits converted to the 8x8 format (6 points: interface
 and time limit 1, held-out accuracy >= 0.50 / 0.62 / 0.71 worth 2 / 2 / 1;
-see coursekit/checks/a06_practice.py). The grader trains each one itself
-and times it with its own clock."""
+see coursekit/checks/a06_practice.py). The grader times the notebook's
+training cell with its own clock and judges the predict it trained."""
 
 _PREDICT = "return mlp_predict(params, (X_new - mean) / std)"
 
@@ -105,10 +105,10 @@ STUDENTS = {
         "messages": {"test_predict_interface": "grader's clock"},
         "fails": ["test_heldout_50", "test_heldout_62", "test_heldout_71"],
     },
-    # Good on its first two trainings (the notebook's and the grader's),
-    # useless from the third on: the grader trains once per submission
-    # and every threshold cell judges that one run (and one sample), so
-    # the result is full marks.
+    # Good on its first two trainings, useless from the third on: the
+    # submission is trained once (the notebook's cell, timed by the
+    # grader) and every threshold cell judges that one run (and one
+    # sample), so the result is full marks.
     "worse_when_trained_again": {
         "edit": {"train_classifier": [(
             "\n    return predict",
