@@ -125,7 +125,10 @@ def _take_slot(cfg) -> tuple[int, int]:
 
 
 def uid_processes(uid: int) -> list[int]:
-    """PIDs (in this /proc) whose real uid is ``uid``."""
+    """PIDs (in this /proc) whose real uid is ``uid``, zombies excepted:
+    a process that has exited and waits to be reaped (a kernel killed
+    with its launcher is reaped by init, in its own time) runs no code
+    and holds nothing but its process-table entry."""
     pids = []
     for name in os.listdir("/proc"):
         if not name.isdigit():
@@ -133,6 +136,9 @@ def uid_processes(uid: int) -> list[int]:
         try:
             with open(f"/proc/{name}/status") as f:
                 for line in f:
+                    if line.startswith("State:") and \
+                            line.split()[1:2] == ["Z"]:
+                        break
                     if line.startswith("Uid:"):
                         if int(line.split()[1]) == uid:
                             pids.append(int(name))

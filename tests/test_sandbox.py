@@ -240,3 +240,44 @@ def test_function_handle_is_looked_up_once_within_the_first_request():
     assert S.function("f") is f
     with pytest.raises(remote.StudentError, match="nope is not defined"):
         S.rebind(S.function("nope"))
+
+
+def test_uid_processes_counts_live_processes_not_zombies():
+    """A kernel killed with its launcher is reaped by init whenever init
+    gets to it; until then it is a zombie on its slot's uid, which runs
+    nothing: the slot's clean-up and the orphan check ignore it, but a
+    live process on the uid is found."""
+    import signal
+    import time
+    from coursekit.sandbox import orphans, uid_processes
+    if os.geteuid() != 0:
+        pytest.fail("this test changes uids: run it as root (as in CI)")
+    uid = 3_000_063                      # the last slot of the defaults
+    pids = []
+    for live in (False, True):
+        pid = os.fork()
+        if pid == 0:
+            os.setgid(uid)
+            os.setuid(uid)
+            if live:
+                time.sleep(30)
+            os._exit(0)
+        pids.append(pid)
+    try:
+        zombie, live = pids
+        for _ in range(100):             # the first child has exited
+            with open(f"/proc/{zombie}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    break
+            time.sleep(0.02)
+        else:
+            pytest.fail("the first child did not exit")
+        assert uid_processes(uid) == [live]
+        assert [p for _, p, _ in orphans([uid])] == [live]
+    finally:
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            os.waitpid(pid, 0)
