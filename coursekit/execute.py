@@ -434,6 +434,7 @@ class SandboxedExecute(Execute):
                     f"\n... output dropped by the grader (a single output "
                     f"message over {IOPUB_MAX_BYTES // 1024} KB) ...\n")))
         seconds = time.monotonic() - started
+        self._cells_seconds += seconds
         if not is_test:
             self._observe(cell, label, seconds)
         if is_test:
@@ -467,7 +468,9 @@ class SandboxedExecute(Execute):
         """A locked cell the checks watch (``AFTER[grade_id]`` in the
         checks module): right after it ran, before any other cell, call
         ``fn(S, rng, ran)`` with what the grader saw of the run: ``ran``
-        holds ``seconds`` (the grader's clock) and ``error`` (the cell's
+        holds ``seconds`` (the cell, grader's clock), ``so_far`` (every
+        cell run so far, this one included: the student's code, not the
+        grader's checks) and ``error`` (the cell's
         error output, ``(ename, evalue)``, or None). It keeps what it
         finds in ``S.memo`` for the checks; what it raises is logged and
         dropped (the checks then do the work themselves)."""
@@ -485,7 +488,8 @@ class SandboxedExecute(Execute):
         rng = np.random.default_rng([self._seed, 1 << 20, self._observed])
         self._observed += 1
         try:
-            fn(student, rng, dict(seconds=seconds, error=err))
+            fn(student, rng, dict(seconds=seconds, error=err,
+                                  so_far=self._cells_seconds))
         except (Exception, StudentStop) as exc:  # noqa: BLE001
             self.log.error("%s: watching cell %s: %s: %s", self._who(),
                            label, type(exc).__name__, exc)
@@ -521,6 +525,7 @@ class SandboxedExecute(Execute):
                                     str(assignment))
         self._cells_judged = 0
         self._observed = 0
+        self._cells_seconds = 0.0
         self._dead = ""
         self._out_used = {}
         self._dropped = 0

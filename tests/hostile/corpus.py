@@ -340,6 +340,8 @@ def corpus(A, release, sol, paths, forbid, full=False) -> dict:
             make=nb_of(dict(stub, **{target: ARRAY_INTERFACE})),
             score=0.0, messages={}),
     }
+    if A == "a06_practice":
+        cases.update(a06_cases(release, sol, pts, nb_of))
     if not full:
         return cases
     # The sandbox's own defences: the same launcher, exchange copy and
@@ -465,3 +467,34 @@ def corpus(A, release, sol, paths, forbid, full=False) -> dict:
             score=0.0, messages={}, problem=f"'{A} (1).ipynb'"),
     })
     return cases
+
+
+# -- a06: the experiment judged on the notebook's own training --------
+# (A known gap, not a case here: the held-out digits are MNIST's public
+# test set converted by public code, so a 60 KB table of hashes and
+# labels predicts them without training; docs/grading.md.)
+def a06_cases(release, sol, pts, nb_of) -> dict:
+    import nbformat
+    slow = sol["train_classifier"].replace("def train_classifier(",
+                                           "def _slow_train(")
+    # A training longer than the 20 s limit done in untimed cells before
+    # the locked run_training cell (five cells of 4.5 s stand for it:
+    # each is under the 5 s cell limit of the hostile run) and in the
+    # answer cell: train_classifier returns it at once.
+    pretrain = slow + (
+        "\n\n"
+        "_pre = _slow_train(X_dev.copy(), y_dev.copy(), seed=0)\n\n\n"
+        "def train_classifier(X, y, seed=0):\n    return _pre\n")
+
+    def more_sleep(nb):
+        i = next(k for k, c in enumerate(nb.cells)
+                 if nbmeta.grade_id(c) == "train_classifier")
+        for _ in range(5):
+            nb.cells.insert(i, nbformat.v4.new_code_cell(
+                "import time\ntime.sleep(4.5)"))
+    return {
+        # a training longer than the limit, done before the timed cell
+        "a06_pretrained": dict(
+            make=nb_of(dict(sol, train_classifier=pretrain), more_sleep),
+            score=0.0, messages={}),
+    }
