@@ -417,10 +417,6 @@ class Student:
         self.memo = {} if memo is None else memo
 
     # -- transport ----------------------------------------------------
-    def install(self) -> None:
-        self._execute(HARNESS, None, self.timeout)
-        self._installed = True
-
     def _send(self, request: str, timeout: float):
         """One round trip: the user expression (see ``_call``) answers
         the request, and with the first request of each check first

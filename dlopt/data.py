@@ -78,7 +78,6 @@ def load_digits(val_fraction: float = 0.2, test_fraction: float = 0.2,
     ``y_train`` (N,), and likewise ``_val`` and ``_test``; the split is
     stratified by class and fixed by ``seed``.
     """
-    from sklearn.datasets import load_digits as _load
     from sklearn.model_selection import train_test_split
 
     if not (0 < test_fraction < 1 and 0 <= val_fraction < 1
@@ -86,9 +85,8 @@ def load_digits(val_fraction: float = 0.2, test_fraction: float = 0.2,
         raise ValueError("val_fraction and test_fraction must be in [0, 1) "
                          "and sum to less than 1, got "
                          f"{val_fraction} and {test_fraction}")
-    digits = _load()
-    X = digits.data.astype(np.float64) / 16.0
-    y = digits.target.astype(np.int64)
+    X, y = digits_8x8()
+    X = X / 16.0
     X_rest, X_test, y_rest, y_test = train_test_split(
         X, y, test_size=test_fraction, stratify=y, random_state=seed)
     out = {"X_test": X_test, "y_test": y_test}
