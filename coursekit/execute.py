@@ -219,6 +219,18 @@ def _error(ename: str, evalue: str) -> NotebookNode:
                         traceback=[f"{ename}: {evalue}"])
 
 
+# The metadata key that marks the grader's own message in a test cell's
+# outputs (a note on a passing check, a partial-credit explanation); the
+# kernel's outputs never keep it, so feedback can tell the two apart.
+GRADER_KEY = "coursekit"
+
+
+def _grader_text(text: str) -> NotebookNode:
+    return NotebookNode(output_type="display_data",
+                        data={"text/plain": text},
+                        metadata={GRADER_KEY: {"message": True}})
+
+
 def apply_verdict(cell, verdict: judge.Verdict) -> None:
     """The test cell's outputs: what it printed, then the verdict."""
     outs = []
@@ -227,17 +239,22 @@ def apply_verdict(cell, verdict: judge.Verdict) -> None:
         if kind == "stream" and o.get("name") == "stdout":
             outs.append(o)
         elif kind == "display_data":
-            outs.append(o)
+            meta = {k: v for k, v in (o.get("metadata") or {}).items()
+                    if k != GRADER_KEY}
+            outs.append(NotebookNode(output_type="display_data",
+                                     data=o.get("data", {}), metadata=meta))
         elif kind == "execute_result":   # never a score from the kernel
             outs.append(NotebookNode(output_type="display_data",
                                      data=o.get("data", {}), metadata={}))
     if not verdict.passed and verdict.fraction is None:
         outs.append(_error("Feedback", verdict.message))
-    elif verdict.fraction is not None and not verdict.passed:
+    elif verdict.passed:
+        if verdict.message:      # a note: full points, something to read
+            outs.append(_grader_text(verdict.message))
+    elif verdict.fraction is not None:
         pts = nbmeta.points(cell) * verdict.fraction
         if verdict.message:
-            outs.append(NotebookNode(output_type="stream", name="stdout",
-                                     text=verdict.message + "\n"))
+            outs.append(_grader_text(verdict.message))
         outs.append(NotebookNode(
             output_type="execute_result", metadata={},
             execution_count=cell.get("execution_count"),

@@ -42,9 +42,12 @@ _GRADER_ERRORS = ("Feedback", "AssertionError", "NotRun", "KernelStopped",
                   "CellTimeoutError")
 
 
-def _verdict_html(ok: bool, points: float, message: str) -> str:
+def _verdict_html(ok: bool, points: float, message: str,
+                  got: float | None = None) -> str:
     p = f"{points:g}"
-    if ok:
+    if got is not None:
+        head = f"◐ partial credit ({got:g} / {p} points)"
+    elif ok:
         head = f"✔ passed ({p} / {p} points)"
     else:
         head = f"✘ failed (0 / {p} points)"
@@ -77,8 +80,27 @@ class ScrubFeedback(NbGraderPreprocessor):
             ok = False
         else:
             ok, message = True, ""
-        text = _verdict_html(ok, points, message)
-        plain = ("✔ passed" if ok else "✘ failed") + \
+        # the grader's own text (a note, or why credit is partial); what
+        # the kernel printed never carries this mark (coursekit.execute)
+        graded = [o for o in cell.get("outputs", [])
+                  if o.get("output_type") == "display_data"
+                  and (o.get("metadata") or {}).get("coursekit")]
+        extra = "\n".join(str(o["data"].get("text/plain", ""))
+                          for o in graded).strip()
+        if extra and not errors:
+            message = extra
+        got = None
+        for o in cell.get("outputs", []):       # partial credit (execute)
+            if o.get("output_type") == "execute_result" and not errors:
+                try:
+                    got = float(o["data"]["text/plain"])
+                except (KeyError, TypeError, ValueError):
+                    got = None
+        if got is not None and got >= points:
+            got = None
+        text = _verdict_html(ok, points, message, got)
+        plain = ("◐ partial credit" if got is not None else
+                 "✔ passed" if ok else "✘ failed") + \
             (f": {message}" if message else "")
         cell.outputs = [new_output("display_data", data={
             "text/html": text, "text/plain": plain})]

@@ -18,7 +18,10 @@ awards partial credit by returning a fraction in [0, 1] (or a pair
 raising :class:`dlopt.grading.Feedback` (or any exception): the message is
 what the student reads. Inside ``with hidden():`` a failure is labelled a
 hidden check; ``show(X=X, ...)`` adds the inputs to a failure's message
-(never use it for secret inputs).
+(never use it for secret inputs). ``note(text)`` tells the student
+something that no points depend on: what only the kernel can see (did
+the function change an input array in place?) is reported by code the
+student controls, so it may be shown but never scored.
 
 :class:`coursekit.execute.SandboxedExecute` runs the check right after the
 test cell ran in the kernel and writes the verdict into the cell's
@@ -67,6 +70,23 @@ def show(**inputs):
         raise
 
 
+_NOTES: list[str] = []
+
+
+def note(text: str) -> None:
+    """Add ``text`` to the current check's message without changing its
+    points (see the module docstring)."""
+    if text not in _NOTES:
+        _NOTES.append(text)
+
+
+def _with_notes(message: str, notes: list[str]) -> str:
+    if not notes:
+        return message
+    tail = "\n".join(f"Note (no points depend on it): {n}" for n in notes)
+    return f"{message}\n\n{tail}" if message else tail
+
+
 def _mark(exc, name, value):
     try:
         setattr(exc, name, value)
@@ -112,24 +132,30 @@ def seed_for(student: str, assignment: str) -> int:
 def run_check(fn, student, rng) -> Verdict:
     """Run one check; never raise (every outcome is a verdict)."""
     from dlopt.grading import Feedback
+    del _NOTES[:]
     try:
         out = fn(student, rng)
     except BaseException as exc:  # noqa: BLE001
         if isinstance(exc, (KeyboardInterrupt, SystemExit)) and \
                 not isinstance(exc, StudentStop):
             raise
-        return Verdict(False, None, _message(exc, Feedback))
+        return Verdict(False, None,
+                       _with_notes(_message(exc, Feedback), _NOTES)[:6000])
+    finally:
+        notes = list(_NOTES)
+        del _NOTES[:]
     if out is None or out is True:
-        return Verdict(True)
+        return Verdict(True, None, _with_notes("", notes)[:6000])
     message = ""
     if isinstance(out, tuple) and len(out) == 2:   # (fraction, why)
         out, message = out
     try:
         frac = float(out)
     except (TypeError, ValueError):
-        return Verdict(True)
+        return Verdict(True, None, _with_notes("", notes)[:6000])
     frac = min(max(frac, 0.0), 1.0)
-    return Verdict(frac >= 1.0, frac, str(message)[:6000])
+    return Verdict(frac >= 1.0, frac,
+                   _with_notes(str(message), notes)[:6000])
 
 
 # coursekit.sandbox's stub of a module the assignment forbids raises an

@@ -61,6 +61,19 @@ def error_messages(nb_path) -> dict[str, str]:
     return out
 
 
+def grader_notes(nb_path) -> dict[str, str]:
+    """grade_id -> the grader's note in its (passing) cell's outputs."""
+    nb = nbformat.read(str(nb_path), as_version=4)
+    out = {}
+    for cell in nb.cells:
+        gid = simulate.grade_id(cell)
+        out[gid] = "".join(str(o.get("data", {}).get("text/plain", ""))
+                           for o in cell.get("outputs", [])
+                           if o.get("output_type") == "display_data" and
+                           (o.get("metadata") or {}).get("coursekit"))
+    return out
+
+
 @pytest.fixture(scope="module", params=ASSIGNMENTS)
 def graded(request, tmp_path_factory):
     a = request.param
@@ -166,11 +179,18 @@ def test_each_named_mistake_gets_its_score_and_message(graded):
         assert got["total"] == st["score"], (name, got)
         errors = error_messages(g / "autograded" / name / a /
                                 graded["source"].name)
-        for gid, phrase in st["messages"].items():
+        for gid, phrase in st.get("messages", {}).items():
             assert gid in errors, (f"{name}: test cell {gid} did not "
                                    f"fail; failures: {errors}")
             assert phrase in errors[gid], (name, gid, errors[gid])
             assert got["cells"][gid] == 0, (name, gid, got["cells"])
+        # notes: what only the kernel can report is said, never scored
+        printed = grader_notes(g / "autograded" / name / a /
+                               graded["source"].name)
+        for gid, phrase in st.get("notes", {}).items():
+            assert gid not in errors, (name, gid, errors[gid])
+            assert "no points depend on it" in printed[gid], (name, gid)
+            assert phrase in printed[gid], (name, gid, printed[gid])
 
 
 def check_lines(assignment, release_nb, min_len=25) -> list[str]:
@@ -205,7 +225,8 @@ def test_feedback_explains_without_revealing_hidden_checks(graded):
     for name, st in graded["students"].items():
         (html,) = (g / "feedback" / name / a).glob("*.html")
         page = html.read_text()
-        for phrase in st.get("messages", {}).values():
+        for phrase in [*st.get("messages", {}).values(),
+                       *st.get("notes", {}).values()]:
             assert phrase.replace("'", "&#39;") in page or phrase in page, \
                 (name, phrase)
         shown = [ln for ln in hidden_lines if ln in page]

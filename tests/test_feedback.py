@@ -125,3 +125,70 @@ def test_note_for_a_misnamed_notebook(tmp_path):
         "&#39;a01_mapping.ipynb&#39;" in note
     assert (out / "submission_secret.txt").read_text() == "s3cret"
     assert os.path.getsize(out / "a01_mapping.html") < 10_000
+
+
+def _graded_cell(points=2):
+    cell = new_code_cell("# the test cell")
+    cell.metadata["nbgrader"] = dict(grade=True, grade_id="test_x",
+                                     locked=True, points=points,
+                                     solution=False, schema_version=3)
+    return cell
+
+
+def test_a_note_and_partial_credit_reach_the_feedback_not_the_kernels_mark():
+    """The grader's note on a passing check and its partial-credit reason
+    are shown; a kernel output that imitates the grader's mark is not."""
+    from coursekit import execute, judge
+
+    forged = new_output("display_data", data={"text/plain": "FORGED"},
+                        metadata={"coursekit": {"message": True}})
+    printed = new_output("stream", name="stdout", text="student print\n")
+
+    cell = _graded_cell()
+    cell.outputs = [printed, forged]
+    execute.apply_verdict(cell, judge.Verdict(
+        True, None, "Note (no points depend on it): W changed in place"))
+    marked = [o for o in cell.outputs if o.get("metadata", {}).get(
+        "coursekit")]
+    assert [o["data"]["text/plain"] for o in marked] == [
+        "Note (no points depend on it): W changed in place"]
+    nb = new_notebook(cells=[cell])
+    nb, _ = feedback.ScrubFeedback().preprocess(nb, {})
+    (out,) = nb.cells[0].outputs
+    assert "✔ passed (2 / 2 points)" in out["data"]["text/html"]
+    assert "W changed in place" in out["data"]["text/html"]
+    assert "FORGED" not in out["data"]["text/html"]
+    assert "student print" not in out["data"]["text/html"]
+
+    cell = _graded_cell()
+    cell.outputs = [forged]
+    execute.apply_verdict(cell, judge.Verdict(False, 0.25, "one of four"))
+    assert [o["data"]["text/plain"] for o in cell.outputs
+            if o["output_type"] == "execute_result"] == ["0.5"]
+    nb, _ = feedback.ScrubFeedback().preprocess(new_notebook(cells=[cell]),
+                                                {})
+    html = nb.cells[0].outputs[0]["data"]["text/html"]
+    assert "partial credit (0.5 / 2 points)" in html and "one of four" in html
+    assert "FORGED" not in html
+
+
+def test_run_check_keeps_notes_apart_from_points():
+    from coursekit import judge
+    from dlopt.grading import Feedback
+
+    def passes(S, rng):
+        judge.note("changed in place")
+        judge.note("changed in place")        # said once
+
+    def fails(S, rng):
+        judge.note("changed in place")
+        raise Feedback("wrong value")
+
+    v = judge.run_check(passes, None, None)
+    assert v.passed and v.message == \
+        "Note (no points depend on it): changed in place"
+    v = judge.run_check(fails, None, None)
+    assert not v.passed and v.message.startswith("wrong value") and \
+        v.message.endswith("Note (no points depend on it): changed in place")
+    v = judge.run_check(lambda S, rng: None, None, None)   # notes reset
+    assert v.passed and v.message == ""

@@ -11,7 +11,7 @@ receives.
 import numpy as np
 import torch
 
-from coursekit.judge import hidden, show
+from coursekit.judge import hidden, note, show
 from coursekit.remote import Code, RList
 from dlopt.grading import Feedback, Mistake, check_array, to_float_array
 
@@ -396,9 +396,14 @@ def _numgrad_case(S, src, ref, x0, what, shown):
                     detail += ": x[i] += h then x[i] -= h does not always "
                     detail += "give back the same float"
                 detail += ")"
-            raise Feedback(f"numerical_grad changed its argument x{detail}; "
-                           f"restore every entry exactly (x[i] = old, the "
-                           f"saved value) or perturb a copy.")
+            # reported by the kernel, which the student's code could
+            # fake: a note worth no points; a perturbation left behind
+            # shows in the values on functions whose entries interact
+            note(f"numerical_grad changed its argument x{detail}; restore "
+                 f"every entry exactly (x[i] = old, the saved value) or "
+                 f"perturb a copy. (Only the gradient it returns is "
+                 f"graded: what it does to x inside your kernel cannot be "
+                 f"verified from outside.)")
         check("numerical_grad", got, ref, rtol=1e-7, atol=1e-9,
               mistakes=_variants(f, x0),
               hint="Centred difference: (f(x + h e_i) - f(x - h e_i)) / 2h "

@@ -4,14 +4,15 @@ References are PyTorch in float64 (penalties and their gradients by
 autograd, dropout's backward pass by autograd through the mask) and an
 independent early-stopping rule written here. The student's functions
 run in the sandboxed kernel through a small public driver (``CALL``) that
-also reports whether they changed an input array in place.
+also reports whether they changed an input array in place (a note worth
+no points: the kernel's report could be faked there).
 """
 import functools
 
 import numpy as np
 import torch
 
-from coursekit.judge import hidden, show
+from coursekit.judge import hidden, note, show
 from coursekit.remote import Code
 from dlopt.grading import Feedback, Mistake, check_array, to_float_array
 
@@ -36,18 +37,25 @@ def call(f, *args, **kw):
 
 
 def _call(S, name, *args, argnames=(), **kw):
-    """The student's ``name(*args, **kw)``; fails if it changed an input."""
+    """The student's ``name(*args, **kw)``; a changed input is noted.
+
+    The comparison runs in the kernel, where the student's code could
+    fake it, so it is a note worth no points (``judge.note``): the
+    values returned are what is graded.
+    """
     out, changed = S.run(Code(CALL, define="call"),
                                 S.function(name), *args, **kw)
-    if changed:
-        which = argnames[changed[0]] if changed[0] < len(argnames) else \
-            f"argument {changed[0] + 1}"
-        raise Feedback(f"{name} changed its input {which} in place (an "
-                       f"augmented assignment such as {which} *= ..., or "
-                       f"{which}[...] = ...): the caller still owns it. "
-                       f"Compute a new array instead.")
+    if changed and isinstance(changed, list) and \
+            isinstance(changed[0], int):
+        which = argnames[changed[0]] if 0 <= changed[0] < len(argnames) \
+            else f"argument {changed[0] + 1}"
+        note(f"{name} changed its input {which} in place (an augmented "
+             f"assignment such as {which} *= ..., or {which}[...] = ...): "
+             f"the caller still owns it. Compute a new array instead. "
+             f"(Only the values your function returns are graded: what it "
+             f"does to its inputs inside your kernel cannot be verified "
+             f"from outside.)")
     return out
-
 
 
 def _pair(name, out, what="(value, gradient)"):

@@ -5,7 +5,10 @@ Each module ``<assignment>.py`` defines ``STUDENTS``: name -> a dict with
 applied to the instructor's solution, or a full replacement string),
 ``messages`` (test cell grade_id -> a phrase its failure message must
 contain), optionally ``fails`` (further test cells that must score 0) and
-``partial`` (test cell grade_id -> the fraction of its points it earns).
+``partial`` (test cell grade_id -> the fraction of its points it earns)
+and ``notes`` (test cell grade_id -> a phrase of the grader's note in a
+cell that keeps its points: what only the kernel can report, such as an
+input changed in place, is said but never scored).
 The expected total is computed from the notebook's points metadata: every
 test cell named in ``messages`` or ``fails`` scores 0, those in
 ``partial`` their fraction, every other one its full points. The perfect

@@ -135,9 +135,13 @@ STUDENTS = {
              "for k in grads:\n"
              "            grads[k] += weight_decay * params[k]\n"
              "        return grads, state")]},
-        "messages": {"test_sgd": "changed its input grads in place"},
-        "fails": ["test_momentum", "test_nesterov", "test_adagrad",
-                  "test_rmsprop", "test_adam", "test_nadam"],
+        # The runs are right: the changed input is a note in every
+        # composition that uses the block, not scored (only the kernel can
+        # see it, and the student's code could fake it).
+        "notes": {t: "changed its input grads in place" for t in
+                  ["test_sgd", "test_momentum", "test_nesterov",
+                   "test_adagrad", "test_rmsprop", "test_adam",
+                   "test_nadam"]},
     },
     # -- a list or a wrong shape returned -------------------------------------
     "newton_returns_a_list": {

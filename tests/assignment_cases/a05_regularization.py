@@ -57,7 +57,9 @@ STUDENTS = {
     "dropout_changes_A_in_place": {
         "edit": {"dropout": [("return A * mask, mask",
                               "A *= mask\n    return A, mask")]},
-        "messages": {"test_dropout_train": "changed its input A in place"},
+        # The values are right: the changed input is a note, not scored
+        # (only the kernel can see it, and the student's code could fake it).
+        "notes": {"test_dropout_train": "changed its input A in place"},
     },
     "dropout_one_mask_for_the_batch": {
         # Right for a batch of one only: every example shares the mask.

@@ -340,8 +340,15 @@ def corpus(A, release, sol, paths, forbid, full=False) -> dict:
             make=nb_of(dict(stub, **{target: ARRAY_INTERFACE})),
             score=0.0, messages={}),
     }
-    if A == "a06_practice":
-        cases.update(a06_cases(release, sol, pts, nb_of))
+    # 3. a report made in the kernel, faked there: every comparison the
+    # kernel could make says "equal", and exec (with which the harness
+    # runs the grader's public drivers) is shadowed in the namespace.
+    # Nothing the kernel reports is scored, so this earns nothing.
+    cases["fakes_kernel_reports"] = dict(
+        make=nb_of({}, first_cell(FAKE_REPORTS)), score=0.0, messages={})
+    extra = ASSIGNMENT_CASES.get(A)
+    if extra:
+        cases.update(extra(release, sol, pts, nb_of))
     if not full:
         return cases
     # The sandbox's own defences: the same launcher, exchange copy and
@@ -473,6 +480,42 @@ def corpus(A, release, sol, paths, forbid, full=False) -> dict:
 # (A known gap, not a case here: the held-out digits are MNIST's public
 # test set converted by public code, so a 60 KB table of hashes and
 # labels predicts them without training; docs/grading.md.)
+FAKE_REPORTS = (
+    "import builtins as __b\n"
+    "import numpy as __np\n"
+    "__np.array_equal = lambda *a, **k: True\n"
+    "__np.allclose = lambda *a, **k: True\n"
+    "__real_exec = __b.exec\n"
+    "def exec(code, g=None, l=None):\n"
+    "    __seen.append(code)          # every driver the grader sends\n"
+    "    return __real_exec(code, g, l)\n"
+    "__seen = []\n"
+    "__b.exec = exec\n")
+
+
+def first_cell(code):
+    """An edit: ``code`` in a new first cell of the notebook."""
+    def edit(nb):
+        import nbformat
+        nb.cells.insert(0, nbformat.v4.new_code_cell(code))
+    return edit
+
+
+def a05_cases(release, sol, pts, nb_of) -> dict:
+    mutates = sol["dropout"].replace("return A * mask, mask",
+                                     "A *= mask\n    return A, mask")
+    assert mutates != sol["dropout"], "a05's solution changed: update"
+    total = sum(pts.values())
+    return {
+        # dropout changes its input A in place and the notebook fakes the
+        # kernel's report of it: the grade is the honest mutating
+        # student's (full: the values are right, the note is not scored)
+        "a05_fakes_in_place_report": dict(
+            make=nb_of(dict(sol, dropout=mutates), first_cell(FAKE_REPORTS)),
+            score=total, messages={}),
+    }
+
+
 def a06_cases(release, sol, pts, nb_of) -> dict:
     import nbformat
     slow = sol["train_classifier"].replace("def train_classifier(",
@@ -498,3 +541,8 @@ def a06_cases(release, sol, pts, nb_of) -> dict:
             make=nb_of(dict(sol, train_classifier=pretrain), more_sleep),
             score=0.0, messages={}),
     }
+
+
+# Cases of one assignment (its own answers and limits).
+ASSIGNMENT_CASES = {"a05_regularization": a05_cases,
+                    "a06_practice": a06_cases}
