@@ -214,6 +214,16 @@ class SandboxKernelManager(AsyncKernelManager):
             shutil.rmtree(self._private, ignore_errors=True)
 
 
+def _timing(kind: str, label: str, seconds: float) -> None:
+    """With ``COURSEKIT_TIMING=<file>`` (the grader's environment, never
+    the kernel's), append ``kind label seconds`` for every cell run and
+    every check: where an assignment's grading time goes."""
+    path = os.environ.get("COURSEKIT_TIMING")
+    if path:
+        with open(path, "a") as f:
+            f.write(f"{kind}\t{label}\t{seconds:.4f}\n")
+
+
 def _error(ename: str, evalue: str) -> NotebookNode:
     return NotebookNode(output_type="error", ename=ename, evalue=evalue,
                         traceback=[f"{ename}: {evalue}"])
@@ -452,10 +462,13 @@ class SandboxedExecute(Execute):
                     f"message over {IOPUB_MAX_BYTES // 1024} KB) ...\n")))
         seconds = time.monotonic() - started
         self._cells_seconds += seconds
+        _timing("cell", label, seconds)
         if not is_test:
             self._observe(cell, label, seconds)
         if is_test:
+            started = time.monotonic()
             self._judge(cell, label)
+            _timing("check", label, time.monotonic() - started)
             # The verdict rewrote the outputs: a later update of a display
             # id shown here must not write into them by its old index (it
             # hit the verdict's own outputs, or raised IndexError).
