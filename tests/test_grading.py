@@ -61,7 +61,9 @@ def test_a_float32_sized_error_says_so():
     want = np.linspace(1, 2, 7) / 3
     got = want.astype(np.float32).astype(np.float64)   # float64 dtype
     text = message("L", got, want, rtol=1e-10, atol=0.0)
-    assert "precision of float32" in text
+    assert "precision of float32" in text and "compute in float64" in text
+    # a float64 answer that is only approximate is not told it is float32
+    assert "if you already do, an approximation" in text
     # the numbers printed differ (never "got X, expected X")
     shown = text.split("got ")[1].split(" (")[0]
     g, w = shown.split(", expected ")
