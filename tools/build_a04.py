@@ -700,26 +700,30 @@ md(r"""
 ## 14. Newton's step (1 point)
 
 Chapter 10: near a minimum, $J(\theta + \mathbf{d}) \approx J +
-\mathbf{g}^\top\mathbf{d} + \tfrac12\mathbf{d}^\top H\mathbf{d}$; the
-minimiser of this model solves $H\mathbf{d} = -\mathbf{g}$. Return the
-Newton step for a flat gradient `g` `(P,)` and Hessian `H` `(P, P)`.
-Solve the linear system (`np.linalg.solve`); do not form $H^{-1}$ (it
-costs more and is less accurate).
+\mathbf{g}^\top\mathbf{d} + \tfrac12\mathbf{d}^\top H\mathbf{d}$, with
+$H$ symmetric positive definite. **Derive** the step $\mathbf{d}$ that
+minimises this model (its gradient with respect to $\mathbf{d}$ is zero
+there): that is Newton's step. Return it for a flat gradient `g` `(P,)`
+and Hessian `H` `(P, P)`, computed by solving a linear system
+(`np.linalg.solve`), not by forming $H^{-1}$ (that costs more and is less
+accurate).
 """, "q14"),
 answer("newton_step", r'''
 def newton_step(g, H):
-    """d with H d = -g; g (P,), H (P, P). Returns (P,)."""
+    """The minimiser d of the quadratic model; g (P,), H (P, P). Returns (P,)."""
     ### BEGIN SOLUTION
     return -np.linalg.solve(H, g)
     ### END SOLUTION
 '''),
 tests("test_newton_step", 1, r'''
-# Visible test: a diagonal Hessian, d_i = -g_i / H_ii.
+# Visible test: a diagonal Hessian, so the model is a sum of parabolas in
+# each coordinate (1-D: J + g d + h d^2 / 2).
 got = newton_step(np.array([2.0, -1.0]), np.diag([4.0, 0.5]))
 check_array("newton_step(g, H)", got, [-0.5, 2.0], mistakes=[
-    Mistake([0.5, -2.0], "the sign: the step solves H d = -g."),
-    Mistake([-8.0, 0.5], "that is -H g: the step uses H^-1, i.e. solves "
-            "H d = -g."),
+    Mistake([0.5, -2.0], "the sign is flipped: the model decreases along "
+            "the step, g^T d < 0."),
+    Mistake([-8.0, 0.5], "that multiplies by the curvature; the minimiser "
+            "of a parabola g d + h d^2 / 2 divides by it."),
 ])
 # Hidden checks (Hessians from torch.autograd) run in the grader.
 '''),
