@@ -73,7 +73,7 @@ the state (momentum buffer, sums and averages of squares, moments,
 | 11. NAdam: derive its bias correction under the momentum schedule; compose it | 1 + 2 |
 | 12. warm-up then cosine | 1 |
 | 13. one-cycle | 1 |
-| 14. Newton's step | 1 |
+| 14. derive: Newton's step | 1 |
 | 15. backtracking line search | 1 |
 """, "intro"),
 setup("setup", r'''
@@ -697,7 +697,7 @@ check_array("one_cycle at k = 0, 2, 4, 9", got, [0.25, 0.625, 1.0, 0.05],
 # Hidden checks (torch's OneCycleLR) run in the grader.
 '''),
 md(r"""
-## 14. Newton's step (1 point)
+## 14. Derive: Newton's step (1 point)
 
 Chapter 10: near a minimum, $J(\theta + \mathbf{d}) \approx J +
 \mathbf{g}^\top\mathbf{d} + \tfrac12\mathbf{d}^\top H\mathbf{d}$, with
