@@ -160,7 +160,9 @@ def check_array(name: str, got, expected, *, mistakes=(),
             f"(largest relative error {rel:.1e}).")
     if math.isfinite(rel) and rel < 1e-4 and rtol < 1e-5:
         text += (" That is the precision of float32 arithmetic: compute in "
-                 "float64 throughout.")
+                 "float64 throughout (no np.float32 or .astype(np.float32) "
+                 "anywhere); if you already do, an approximation (a finite "
+                 "difference, a truncated series) is the cause.")
     raise Feedback(f"{text} {hint}".rstrip())
 
 

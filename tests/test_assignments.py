@@ -244,3 +244,28 @@ def test_grades_export_to_csv(graded):
 def test_autograding_is_fast(graded):
     per_student = graded["elapsed"] / len(graded["students"])
     assert per_student < 30, f"{per_student:.1f} s per submission"
+
+
+def run_seconds(nb_path) -> float:
+    """The notebook top to bottom in the grader's kernel: from the first
+    cell's start to the last cell's reply (nbclient's timing metadata, the
+    kernel's clock), with the checks of every test cell but the last."""
+    from datetime import datetime
+    nb = nbformat.read(str(nb_path), as_version=4)
+    stamps = [c.metadata.get("execution", {}) for c in nb.cells
+              if c.cell_type == "code"]
+    start = [s["iopub.execute_input"] for s in stamps
+             if "iopub.execute_input" in s]
+    end = [s["shell.execute_reply"] for s in stamps
+           if "shell.execute_reply" in s]
+    assert start and end, f"{nb_path}: no cell timing recorded"
+    return (max(map(datetime.fromisoformat, end))
+            - min(map(datetime.fromisoformat, start))).total_seconds()
+
+
+def test_solution_and_release_run_top_to_bottom_in_under_30_s(graded):
+    a, g = graded["assignment"], graded["dir"]
+    took = {name: run_seconds(g / "autograded" / name / a /
+                              graded["source"].name)
+            for name in ("perfect", "stub")}
+    assert all(0 < t < 30 for t in took.values()), took

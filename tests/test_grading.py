@@ -61,7 +61,9 @@ def test_a_float32_sized_error_says_so():
     want = np.linspace(1, 2, 7) / 3
     got = want.astype(np.float32).astype(np.float64)   # float64 dtype
     text = message("L", got, want, rtol=1e-10, atol=0.0)
-    assert "precision of float32" in text
+    assert "precision of float32" in text and "compute in float64" in text
+    # a float64 answer that is only approximate is not told it is float32
+    assert "if you already do, an approximation" in text
     # the numbers printed differ (never "got X, expected X")
     shown = text.split("got ")[1].split(" (")[0]
     g, w = shown.split(", expected ")
@@ -174,3 +176,20 @@ def test_save_auto_grades_commits_once_per_notebook(monkeypatch):
         execute.SaveAutoGradesAtOnce().preprocess(_graded_notebook(), res)
     assert _Gradebook.last.db.log[-1] == "rollback"
     assert "commit" not in _Gradebook.last.db.log
+
+
+def test_an_accuracy_just_below_its_threshold_is_shown_below_it():
+    from coursekit.checks import a06_practice as a06
+
+    class S:
+        memo = {"a06": {"accuracy": 2839 / 4000, "n": 4000}}
+    with pytest.raises(Feedback) as info:
+        a06.test_heldout_71(S, None)
+    text = str(info.value)
+    shown = float(text.split("accuracy ")[1].split(" ")[0])
+    assert shown < 0.71 and "2839 of 4000" in text, text
+    S.memo = {"a06": {"accuracy": 0.1, "n": 4000}}
+    with pytest.raises(Feedback) as info:
+        a06.test_heldout_50(S, None)
+    assert "accuracy 0.100 (400 of 4000" in str(info.value)
+    assert "chance level" in str(info.value)

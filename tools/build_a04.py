@@ -70,10 +70,10 @@ the state (momentum buffer, sums and averages of squares, moments,
 | 8. Adam | 2 |
 | 9. derive: L2 inside Adam is not weight decay | 1 |
 | 10. AdamW | 1 |
-| 11. NAdam | 2 |
+| 11. NAdam: derive its bias correction under the momentum schedule; compose it | 1 + 2 |
 | 12. warm-up then cosine | 1 |
 | 13. one-cycle | 1 |
-| 14. Newton's step | 1 |
+| 14. derive: Newton's step | 1 |
 | 15. backtracking line search | 1 |
 """, "intro"),
 setup("setup", r'''
@@ -517,24 +517,61 @@ check_array("w after one AdamW step with g = 0", new["w"], [0.95], mistakes=[
 # Hidden checks (torch.optim.AdamW) run in the grader.
 '''),
 md(r"""
-## 11. NAdam (2 points)
+## 11. NAdam: derive its bias correction, then compose it (1 + 2 points)
 
-NAdam is Adam with Nesterov's look-ahead on the first moment. **Torch's
-convention** (Dozat's, with a momentum schedule) is given, not derived:
-with $\psi$ = `momentum_decay` $= 0.004$ by default,
+NAdam is Adam with Nesterov's look-ahead on the first moment, and with a
+momentum that warms up along a schedule. The schedule is **torch's
+convention** (Dozat's), given, not derived: with $\psi$ =
+`momentum_decay` $= 0.004$ by default,
 
-$$\mu_t = \beta_1\left(1 - \tfrac12\,0.96^{\,t\psi}\right), \qquad
-P_t = \prod_{i\le t}\mu_i \ (\texttt{mu\_product}), \qquad
-d_t = \sqrt{\hat{\mathbf{v}}_t} + \varepsilon,$$
+$$\mu_t = \beta_1\left(1 - \tfrac12\,0.96^{\,t\psi}\right).$$
 
-$$\mathbf{u}_t = \frac{1-\mu_t}{1-P_t}\,\frac{\mathbf{g}_t}{d_t} +
-\frac{\mu_{t+1}}{1-P_t\,\mu_{t+1}}\,\frac{\mathbf{m}_t}{d_t},$$
-
-with $\mathbf{m}_t$, $\mathbf{v}_t$ as in Adam (from zero, $\beta_1$,
-$\beta_2$) and $\hat{\mathbf{v}}_t = \mathbf{v}_t / (1-\beta_2^t)$. The
-state is `NadamState(count, mu_product, mu, nu)` ($P_0 = 1$). Compose
-`nadam` like `adam` (coupled `weight_decay`).
+**Derive** (1 point). Take a moment built with these momenta,
+$\mathbf{m}_0 = 0$, $\mathbf{m}_t = \mu_t\,\mathbf{m}_{t-1} +
+(1-\mu_t)\,\mathbf{g}_t$. As in question 1, unroll it: if every
+$\mathbf{g}_i$ has the same mean, $\mathbb{E}[\mathbf{m}_t] =
+c_t\,\mathbb{E}[\mathbf{g}]$. Find $c_t$ as a function of $\mu_1, \dots,
+\mu_t$ (the weights of the gradients telescope) and return $c_1, \dots,
+c_T$ for the momenta $\mu_1, \dots, \mu_T$. With a constant momentum
+$\mu_t = \beta$ it is your factor of question 1.
 """, "q11"),
+answer("scheduled_moment_factor", r'''
+def scheduled_moment_factor(mu):
+    """c_1..c_T with E[m_t] = c_t E[g], for the momenta mu = (mu_1..mu_T).
+    mu: array of shape (T,). Returns an array of shape (T,)."""
+    ### BEGIN SOLUTION
+    return 1 - np.cumprod(np.asarray(mu, dtype=float))
+    ### END SOLUTION
+'''),
+tests("test_scheduled_moment_factor", 1, r'''
+# Visible test: m_1 = (1 - mu_1) g_1, m_2 = mu_2 (1 - mu_1) g_1 + (1 - mu_2) g_2.
+got = scheduled_moment_factor(np.array([0.9, 0.8, 0.5]))
+check_array("scheduled_moment_factor([0.9, 0.8, 0.5])", got, [0.1, 0.28, 0.64],
+            mistakes=[
+    Mistake([0.9, 0.72, 0.36], "that is the product mu_1 ... mu_t, the "
+            "weight the zero start keeps; the weights of the gradients sum "
+            "to 1 minus it."),
+])
+# Hidden checks (fresh momenta, NAdam's schedule among them) run in the grader.
+'''),
+md(r"""
+**Compose** (2 points). NAdam's direction has two parts, each divided by
+your factor: the share $(1-\mu_t)\,\mathbf{g}_t$ of the current gradient
+by $c_t$, and the look-ahead, the *next* step's momentum applied to the
+moment, $\mu_{t+1}\mathbf{m}_t$, by $c_{t+1}$ (the factor one step
+ahead). Torch keeps $\beta_1$ in the moments themselves ($\mathbf{m}_t$,
+$\mathbf{v}_t$ as in Adam, from zero) and scales like Adam, $d_t =
+\sqrt{\hat{\mathbf{v}}_t} + \varepsilon$ with $\hat{\mathbf{v}}_t =
+\mathbf{v}_t / (1-\beta_2^t)$:
+
+$$\mathbf{u}_t = \frac{1-\mu_t}{c_t}\,\frac{\mathbf{g}_t}{d_t} +
+\frac{\mu_{t+1}}{c_{t+1}}\,\frac{\mathbf{m}_t}{d_t}.$$
+
+The state is `NadamState(count, mu_product, mu, nu)`, with `mu_product`
+$= \mu_1\cdots\mu_t$ (1 before the first update, torch's
+`mu_product`): enough to compute $c_t$ and $c_{t+1}$ at every step.
+Compose `nadam` like `adam` (coupled `weight_decay`).
+""", "q11_compose"),
 answer("nadam", r'''
 def scale_by_nadam(b1=0.9, b2=0.999, eps=1e-8, momentum_decay=4e-3):
     """NAdam's direction. State: NadamState(count, mu_product, mu, nu)."""
@@ -660,29 +697,33 @@ check_array("one_cycle at k = 0, 2, 4, 9", got, [0.25, 0.625, 1.0, 0.05],
 # Hidden checks (torch's OneCycleLR) run in the grader.
 '''),
 md(r"""
-## 14. Newton's step (1 point)
+## 14. Derive: Newton's step (1 point)
 
 Chapter 10: near a minimum, $J(\theta + \mathbf{d}) \approx J +
-\mathbf{g}^\top\mathbf{d} + \tfrac12\mathbf{d}^\top H\mathbf{d}$; the
-minimiser of this model solves $H\mathbf{d} = -\mathbf{g}$. Return the
-Newton step for a flat gradient `g` `(P,)` and Hessian `H` `(P, P)`.
-Solve the linear system (`np.linalg.solve`); do not form $H^{-1}$ (it
-costs more and is less accurate).
+\mathbf{g}^\top\mathbf{d} + \tfrac12\mathbf{d}^\top H\mathbf{d}$, with
+$H$ symmetric positive definite. **Derive** the step $\mathbf{d}$ that
+minimises this model (its gradient with respect to $\mathbf{d}$ is zero
+there): that is Newton's step. Return it for a flat gradient `g` `(P,)`
+and Hessian `H` `(P, P)`, computed by solving a linear system
+(`np.linalg.solve`), not by forming $H^{-1}$ (that costs more and is less
+accurate).
 """, "q14"),
 answer("newton_step", r'''
 def newton_step(g, H):
-    """d with H d = -g; g (P,), H (P, P). Returns (P,)."""
+    """The minimiser d of the quadratic model; g (P,), H (P, P). Returns (P,)."""
     ### BEGIN SOLUTION
     return -np.linalg.solve(H, g)
     ### END SOLUTION
 '''),
 tests("test_newton_step", 1, r'''
-# Visible test: a diagonal Hessian, d_i = -g_i / H_ii.
+# Visible test: a diagonal Hessian, so the model is a sum of parabolas in
+# each coordinate (1-D: J + g d + h d^2 / 2).
 got = newton_step(np.array([2.0, -1.0]), np.diag([4.0, 0.5]))
 check_array("newton_step(g, H)", got, [-0.5, 2.0], mistakes=[
-    Mistake([0.5, -2.0], "the sign: the step solves H d = -g."),
-    Mistake([-8.0, 0.5], "that is -H g: the step uses H^-1, i.e. solves "
-            "H d = -g."),
+    Mistake([0.5, -2.0], "the sign is flipped: the model decreases along "
+            "the step, g^T d < 0."),
+    Mistake([-8.0, 0.5], "that multiplies by the curvature; the minimiser "
+            "of a parabola g d + h d^2 / 2 divides by it."),
 ])
 # Hidden checks (Hessians from torch.autograd) run in the grader.
 '''),

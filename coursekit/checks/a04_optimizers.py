@@ -768,6 +768,62 @@ def test_adamw(S, rng):
 
 
 # -- 11. NAdam ----------------------------------------------------------------
+def _unrolled_factor(mu):
+    """E[m_t] / E[g] for m_t = mu_t m_(t-1) + (1 - mu_t) g_t, m_0 = 0: the
+    weights of g_1..g_t summed, term by term (not the telescoped sum)."""
+    out = np.zeros(len(mu))
+    for t in range(1, len(mu) + 1):
+        total = 0.0
+        for i in range(1, t + 1):
+            w = 1 - mu[i - 1]
+            for j in range(i + 1, t + 1):
+                w *= mu[j - 1]
+            total += w
+        out[t - 1] = total
+    return out
+
+
+def _scheduled_factor_mistakes(mu):
+    t = np.arange(1, len(mu) + 1)
+    prod = np.cumprod(mu)
+    return [
+        Mistake(prod, "that is the product mu_1 ... mu_t, the weight the "
+                "zero start keeps; the weights of the gradients sum to 1 "
+                "minus it."),
+        Mistake(1 / (1 - prod), "that is the correction 1 / c_t: return "
+                "the factor c_t itself, E[m_t] = c_t E[g]."),
+        Mistake(1 - mu ** t, "that is question 1's factor with the current "
+                "momentum frozen, 1 - mu_t**t; with a schedule each step "
+                "has its own momentum: the weights telescope to 1 - mu_1 "
+                "... mu_t."),
+        Mistake(1 - np.concatenate([[1.0], prod[:-1]]), "off by one: c_t "
+                "includes mu_t (m_t has t terms, the first c_1 = 1 - "
+                "mu_1)."),
+        Mistake(1 - mu, "that is only the weight of the newest gradient; "
+                "sum the weights of all t gradients."),
+    ]
+
+
+def test_scheduled_moment_factor(S, rng):
+    mu = np.array([0.9, 0.8, 0.5])
+    with show(mu=mu):
+        check_array("scheduled_moment_factor([0.9, 0.8, 0.5])",
+                    S.scheduled_moment_factor(mu), _unrolled_factor(mu),
+                    mistakes=_scheduled_factor_mistakes(mu))
+    with hidden():
+        b1, psi = _r(rng, 0.8, 0.95), _r(rng, 0.02, 0.2)
+        k = np.arange(1, int(rng.integers(12, 25)) + 1)
+        cases = [b1 * (1 - 0.5 * 0.96 ** (k * psi)),        # NAdam's
+                 rng.uniform(0.3, 0.99, size=int(rng.integers(5, 12))),
+                 np.full(int(rng.integers(6, 15)), _r(rng, 0.5, 0.99))]
+        for mu in cases:
+            with show(mu=mu):
+                check_array(f"scheduled_moment_factor(mu) for {len(mu)} "
+                            f"momenta", S.scheduled_moment_factor(mu),
+                            _unrolled_factor(mu),
+                            mistakes=_scheduled_factor_mistakes(mu))
+
+
 def test_nadam(S, rng):
     with hidden():
         for lr, betas, eps, wd, psi in [

@@ -483,9 +483,14 @@ def _check_heldout(S, rng, threshold):
     if acc < threshold:
         hint = (" That is chance level (0.10): are your labels right?"
                 if acc < 0.2 else "")
+        # as many digits as it takes to show it below the threshold
+        # (0.70975 is not "0.710, below 0.71")
+        shown = next(t for t in (f"{acc:.{d}f}" for d in range(3, 17))
+                     if float(t) < threshold)
         with hidden():
-            raise Feedback(f"held-out accuracy {acc:.3f} on {run['n']} "
-                           f"MNIST digits is below {threshold:.2f}.{hint}")
+            raise Feedback(f"held-out accuracy {shown} ({round(acc * run['n'])}"
+                           f" of {run['n']} MNIST digits right) is below "
+                           f"{threshold:.2f}.{hint}")
 
 
 def test_heldout_50(S, rng):

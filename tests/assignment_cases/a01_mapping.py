@@ -39,10 +39,23 @@ STUDENTS = {
         "fails": ["test_two_layer"],
     },
     "wrong_only_for_a_batch_of_one": {
-        # Right for N = 1 only: the hidden checks use other batch sizes.
+        # Right for N = 1 only: the hidden checks use other batch sizes
+        # (the first one a batch of 2 to 6 examples, W of shape (4, 4)).
         "edit": {"affine": [("return X @ W.T + b",
                              "return (X @ W.T + b)[:1]")]},
-        "messages": {"test_affine": "Hidden check"},
+        "messages": {"test_affine": "notebook does not show): affine(X, "
+                                    "W, b) has shape (1, 4); expected ("},
         "fails": ["test_two_layer"],
+    },
+    "affine_in_float32": {
+        # Right to float32's precision: told to compute in float64 (never
+        # shown two identical-looking numbers); two_layer, built on
+        # affine, returns float32 too.
+        "edit": {"affine": [("return X @ W.T + b",
+                             "f = np.float32\n"
+                             "    return X.astype(f) @ W.T.astype(f) + "
+                             "b.astype(f)")]},
+        "messages": {"test_affine": "compute in float64",
+                     "test_two_layer": "compute in float64"},
     },
 }

@@ -39,6 +39,22 @@ STUDENTS = {
              "return np.full(v_hat.shape, lr * weight_decay)")]},
         "messages": {"test_effective_decay": "that is AdamW's decoupled"},
     },
+    "scheduled_factor_is_the_product": {
+        "edit": {"scheduled_moment_factor": [
+            ("return 1 - np.cumprod(np.asarray(mu, dtype=float))",
+             "return np.cumprod(np.asarray(mu, dtype=float))")]},
+        "messages": {"test_scheduled_moment_factor":
+                     "that is the product mu_1 ... mu_t"},
+    },
+    "scheduled_factor_with_frozen_momentum": {
+        # question 1's answer reused with the current momentum
+        "edit": {"scheduled_moment_factor": [
+            ("return 1 - np.cumprod(np.asarray(mu, dtype=float))",
+             "mu = np.asarray(mu, dtype=float)\n"
+             "    return 1 - mu ** np.arange(1, len(mu) + 1)")]},
+        "messages": {"test_scheduled_moment_factor":
+                     "with the current momentum frozen"},
+    },
     # -- blocks and compositions ----------------------------------------------
     "sign_flipped": {
         "edit": {"blocks_sgd": [("return {k: -lr * u for k, u in",
