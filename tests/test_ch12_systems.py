@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.utils.prune  # noqa: F401 (not imported by torch itself)
+from chapter import code_cells
 from formulas import covers
 
 from dlopt.gradcheck import numerical_gradient
@@ -32,6 +33,48 @@ def test_cross_entropy_gradients_wrt_probabilities_and_logits(seed):
     np.testing.assert_allclose(z.grad.numpy(), (p - y).detach().numpy(),
                                rtol=1e-10, atol=1e-14)
     assert not np.allclose(p.grad.numpy(), (p - y).detach().numpy())
+
+
+def _page_function(name):
+    """The chapter's own code cell that defines ``name``, executed alone."""
+    cells = [c for c in code_cells("ch12_systems")
+             if c.lstrip().startswith(f"def {name}(")]
+    assert len(cells) == 1, f"one cell of ch12 must define {name}"
+    ns = {"np": np}
+    exec(compile(cells[0], f"ch12_systems.md[{name}]", "exec"), ns)
+    return ns[name]
+
+
+@covers("eq-sys-ce-two-grads", "eq-prac-softmax-model", "eq-prac-ce",
+        "eq-prac-ce-grad")
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_pages_numpy_softmax_regression_matches_torch(seed):
+    """Article 000's system as the page writes it out: forward map, mean
+    cross-entropy and backpropagation, against torch.autograd in
+    float64."""
+    softmax_regression = _page_function("softmax_regression")
+    rng = np.random.default_rng(seed)
+    n, d, k = 32, 784, 10
+    X = rng.uniform(0, 1, size=(n, d))
+    yb = rng.integers(k, size=n)
+    params = {"W1": rng.normal(scale=2.0, size=(k, d)),
+              "b1": rng.normal(size=k)}
+    loss, grads = softmax_regression(params, X, yb)
+    W = torch.tensor(params["W1"], requires_grad=True)
+    b = torch.tensor(params["b1"], requires_grad=True)
+    ref = F.cross_entropy(torch.from_numpy(X) @ W.T + b,
+                          torch.from_numpy(yb))
+    ref.backward()
+    assert np.isfinite(loss) and ref.item() > 1
+    np.testing.assert_allclose(loss, ref.item(), rtol=1e-12)
+    np.testing.assert_allclose(grads["W1"], W.grad.numpy(), rtol=1e-10,
+                               atol=1e-14)
+    np.testing.assert_allclose(grads["b1"], b.grad.numpy(), rtol=1e-10,
+                               atol=1e-14)
+    assert grads["W1"].shape == (k, d) and grads["b1"].shape == (k,)
+    # it leaves its inputs alone
+    np.testing.assert_array_equal(X, np.random.default_rng(seed)
+                                  .uniform(0, 1, size=(n, d)))
 
 
 @covers("eq-sys-normal-equations")
