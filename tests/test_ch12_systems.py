@@ -158,3 +158,90 @@ def test_ensemble_average_of_probabilities(seed):
     same = np.repeat(Z[:1], 4, axis=0)
     P_same = torch.softmax(torch.from_numpy(same), 2).mean(0).numpy()
     assert ce(P_same) == pytest.approx(members[0], rel=1e-12)
+
+
+def _page_python_block(marker):
+    """The chapter's one ```python block (shown, not executed on the page)
+    that contains ``marker``."""
+    import re
+
+    from chapter import BOOK
+    text = (BOOK / "ch12_systems.md").read_text(encoding="utf-8")
+    blocks = [b for b in re.findall(r"^```python\n(.*?)^```", text,
+                                    re.S | re.M) if marker in b]
+    assert len(blocks) == 1, f"one python block of ch12 must hold {marker}"
+    return blocks[0]
+
+
+def test_the_pages_tensorboard_logging_code_writes_what_it_says(
+        tmp_path, monkeypatch):
+    """The TensorBoard block, run as printed, with its '...' (one epoch of
+    training) filled in: the event file holds both curves, one value per
+    epoch, and per epoch a histogram of every parameter and of its
+    gradient, with the right counts, sums and ranges."""
+    from tensorboard.backend.event_processing.event_accumulator import (
+        EventAccumulator)
+    code = _page_python_block("SummaryWriter")
+    placeholder = [l for l in code.splitlines() if l.strip().startswith("...")]
+    assert len(placeholder) == 1
+    code = code.replace(placeholder[0],
+                        "    epoch_loss, val_accuracy = one_epoch()")
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(784, 16), torch.nn.ReLU(),
+                              torch.nn.Linear(16, 10))
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    gen = torch.Generator().manual_seed(0)
+    X = torch.rand(256, 784, generator=gen)
+    y = torch.randint(10, (256,), generator=gen)
+    logged = []
+
+    def one_epoch():
+        total = 0.0
+        for idx in torch.randperm(256, generator=gen).split(64):
+            opt.zero_grad()
+            loss = F.cross_entropy(net(X[idx]), y[idx])
+            loss.backward()
+            opt.step()
+            total += loss.item() * len(idx)
+        with torch.no_grad():
+            acc = (net(X).argmax(1) == y).float().mean().item()
+        logged.append({"loss": total / 256, "acc": acc,
+                       **{f"weights/{n}": p.detach().clone()
+                          for n, p in net.named_parameters()},
+                       **{f"gradients/{n}": p.grad.clone()
+                          for n, p in net.named_parameters()}})
+        return total / 256, acc
+
+    monkeypatch.chdir(tmp_path)
+    EPOCHS = 3
+    exec(compile(code, "ch12_systems.md[tensorboard]", "exec"),
+         {"EPOCHS": EPOCHS, "net": net, "one_epoch": one_epoch})
+    runs = list((tmp_path / "runs" / "mlp-adam").glob("events.out.*"))
+    assert len(runs) == 1
+    events = EventAccumulator(str(runs[0].parent),
+                              size_guidance={"scalars": 0, "histograms": 0})
+    events.Reload()
+    for tag, key in (("loss/train", "loss"), ("accuracy/validation", "acc")):
+        got = events.Scalars(tag)
+        assert [e.step for e in got] == list(range(EPOCHS))
+        np.testing.assert_allclose([e.value for e in got],
+                                   [r[key] for r in logged], rtol=1e-6)
+    names = [n for n, _ in net.named_parameters()]
+    expected = {f"{kind}/{n}" for kind in ("weights", "gradients")
+                for n in names}
+    assert set(events.Tags()["histograms"]) == expected
+    for tag in expected:
+        hists = events.Histograms(tag)
+        assert [h.step for h in hists] == list(range(EPOCHS))
+        for h, rec in zip(hists, logged):
+            v = rec[tag].double()
+            hv = h.histogram_value
+            assert hv.num == v.numel()
+            assert hv.sum == pytest.approx(v.sum().item(), rel=1e-5,
+                                           abs=1e-6)
+            assert (hv.min, hv.max) == pytest.approx(
+                (v.min().item(), v.max().item()), rel=1e-6)
+    # the weights moved between epochs: the histograms are not one copy
+    first, last = (events.Histograms("weights/0.weight")[i].histogram_value
+                   for i in (0, -1))
+    assert first.sum != last.sum
