@@ -245,3 +245,25 @@ def test_the_pages_tensorboard_logging_code_writes_what_it_says(
     first, last = (events.Histograms("weights/0.weight")[i].histogram_value
                    for i in (0, -1))
     assert first.sum != last.sum
+
+
+def test_the_tables_initial_weights_row():
+    """What the side-by-side table says about initial weights: nn.Linear's
+    default draws weights and biases uniformly within 1/sqrt(fan-in);
+    init_mlp's default for ReLU is He normal, N(0, 2/fan-in), zero
+    biases."""
+    from dlopt.mlp import init_mlp
+    torch.manual_seed(0)
+    layer = torch.nn.Linear(784, 512)
+    bound = 1 / np.sqrt(784)
+    for t in (layer.weight, layer.bias):
+        v = t.detach().numpy()
+        assert np.abs(v).max() <= bound
+        assert np.abs(v).max() > 0.99 * bound          # fills the range
+        # uniform: variance bound^2 / 3
+        assert v.var() == pytest.approx(bound ** 2 / 3, rel=0.1)
+    p = init_mlp([784, 512, 10], seed=0)
+    assert p["W1"].std() == pytest.approx(np.sqrt(2 / 784), rel=0.01)
+    assert p["W2"].std() == pytest.approx(np.sqrt(2 / 512), rel=0.05)
+    assert not p["b1"].any() and not p["b2"].any()
+    assert np.abs(p["W1"]).max() > 3 * np.sqrt(2 / 784)   # normal tails
