@@ -401,3 +401,18 @@ def test_jittered_public_digits_defeat_an_exact_table_not_nearest_match(
         "solution": acc, "small_learning_rate": sgd}
     print(f"jittered: exact-table {exact:.4f}, nearest-public "
           f"{np.mean(nearest == y):.4f}, solution {acc:.4f}, sgd {sgd:.4f}")
+
+
+@pytest.mark.slow
+def test_the_heldout_command_warns_when_the_thresholds_do_not_fit(
+        tmp_path):
+    """Digits the reference solution cannot classify (random counts):
+    the file is written, and the command says the thresholds do not fit
+    (exit status 1)."""
+    src = _counts_file(tmp_path / "noise.npz", n_per=100)
+    lines = []
+    assert hd.make(tmp_path / "held.npz", src=src, log=lines.append) == 1
+    assert (tmp_path / "held.npz").is_file()
+    assert lines[1].startswith("reference solution: accuracy 0.")
+    assert "WARNING: the reference solution scores" in lines[2]
+    assert "honest submissions would lose points" in lines[2]
