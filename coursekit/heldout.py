@@ -122,8 +122,19 @@ def read(path) -> tuple[np.ndarray, np.ndarray]:
     """The file's digits as block counts ``(n, 64)`` uint8 and labels
     ``(n,)`` int64, or :class:`HeldoutError` naming the file and what is
     wrong. Images are converted (``to_optdigits``, as the public digits)."""
-    path = Path(path)
     where = f"held-out digits {path}"
+    X, y = load_npz(path, where)
+    counts = _counts(X, where)
+    labels = _labels(y, len(counts), where)
+    return counts, labels
+
+
+def load_npz(path, where: str | None = None) -> tuple[np.ndarray,
+                                                      np.ndarray]:
+    """Arrays ``X`` and ``y`` of an .npz, read without pickle (not yet
+    validated), or :class:`HeldoutError`."""
+    path = Path(path)
+    where = where or str(path)
     if not path.is_file():
         raise HeldoutError(f"{where}: no such file (set {ENV} to the "
                            f".npz made by `python -m coursekit heldout`)")
@@ -153,19 +164,18 @@ def read(path) -> tuple[np.ndarray, np.ndarray]:
                                f"(it holds {sorted(z.files)}); expected X "
                                f"(digits) and y (labels)")
         try:
-            X, y = z["X"], z["y"]
+            return z["X"], z["y"]
         except (ValueError, OSError) as exc:
             raise HeldoutError(f"{where}: cannot be read without pickle "
                                f"({exc})") from None
-    counts = _counts(X, where)
-    labels = _labels(y, len(counts), where)
-    return counts, labels
 
 
 def _counts(X: np.ndarray, where: str) -> np.ndarray:
     if X.dtype.kind not in "iuf":
         raise HeldoutError(f"{where}: X has dtype {X.dtype}; expected "
                            f"integer block counts 0..16 or float images")
+    if X.size == 0:
+        raise HeldoutError(f"{where}: X holds no digits (shape {X.shape})")
     if X.dtype.kind == "f" and not np.all(np.isfinite(X)):
         bad = int(np.sum(~np.isfinite(X)))
         raise HeldoutError(f"{where}: X holds {bad} NaN or infinite "
@@ -363,11 +373,7 @@ def load_source(src, labels=None) -> tuple[np.ndarray, np.ndarray]:
             X = np.stack([_mnist_like(a / 255.0) for a in X])
             return X, y.astype(np.int64)
         return X, y.astype(np.int64)
-    with np.load(src, allow_pickle=False) as z:
-        if "X" not in z.files or "y" not in z.files:
-            raise HeldoutError(f"{src}: expected arrays X and y (it holds "
-                               f"{sorted(z.files)})")
-        return z["X"], z["y"]
+    return load_npz(src)
 
 
 def to_counts(X, y, where: str) -> tuple[np.ndarray, np.ndarray]:
@@ -467,7 +473,8 @@ def make(out, src=None, labels=None, public=False, jitter_digits=False,
     counts, labels_ = to_counts(X, y, where)
     save(out, counts, labels_)
     again, _ = read(out)          # read back as the grader will
-    assert np.array_equal(again, counts)
+    if not np.array_equal(again, counts):
+        raise RuntimeError(f"{out}: read back differently; disk full?")
     per = np.bincount(labels_, minlength=10)
     log(f"wrote {out}: {len(labels_)} digits ({', '.join(map(str, per))} "
         f"of 0..9), mode 600; set {ENV}={Path(out).resolve()} for grading")

@@ -202,6 +202,8 @@ def test_private_28x28_images_are_converted_as_the_public_digits(tmp_path):
      r"too few digits of class\(es\) 9: 10; the grader needs at least "
      r"100"),
     (dict(y=None), r"no array y \(it holds \['X'\]\)"),
+    (dict(X=np.zeros((0, 64)), y=np.zeros(0, dtype=int)),
+     r"X holds no digits \(shape \(0, 64\)\)"),
     (dict(X=np.array([object()] * 1000, dtype=object)),
      r"cannot be read without pickle"),
 ])
@@ -320,6 +322,10 @@ def test_the_heldout_command_writes_a_private_file(tmp_path, capsys):
             z["X"].astype(np.uint8), z["y"])}
     assert all(table[r.tobytes()] == k for r, k in zip(counts, labels))
     assert f"COURSE_A06_HELDOUT={out}" in capsys.readouterr().out
+    (tmp_path / "notes.txt").write_text("my digits")
+    assert cli.main(["heldout", "--from", str(tmp_path / "notes.txt"),
+                     "--out", str(out)]) == 2
+    assert "notes.txt: not an .npz file" in capsys.readouterr().err
     # the public digits only jittered; never into the repository
     assert cli.main(["heldout", "--public", "--out", str(out)]) == 2
     assert "--public needs --jitter" in capsys.readouterr().err
@@ -416,3 +422,22 @@ def test_the_heldout_command_warns_when_the_thresholds_do_not_fit(
     assert lines[1].startswith("reference solution: accuracy 0.")
     assert "WARNING: the reference solution scores" in lines[2]
     assert "honest submissions would lose points" in lines[2]
+
+
+def test_a_class_run_stops_on_a_bad_file_before_grading(tmp_path):
+    from coursekit import autograde
+    from coursekit.config import CourseConfig
+    bad = tmp_path / "held.npz"
+    np.savez(bad, X=np.zeros((10, 64)), y=np.zeros(10, dtype=int))
+    cfg = CourseConfig.from_env({hd.ENV: str(bad)},
+                                grading_dir=tmp_path / "g")
+    with pytest.raises(hd.HeldoutError, match="too few digits"):
+        autograde.autograde("a06_practice", cfg=cfg, log=lambda _: None)
+    assert not (tmp_path / "g" / "gradebook.db").exists()   # nothing ran
+    # a resumed run regrades when the held-out data changed
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "a06_practice.ipynb").write_text("{}")
+    keys = {autograde.digest(sub, cfg, "a06_practice", k)
+            for k in ("", "public", hd.file_key(bad))}
+    assert len(keys) == 3
