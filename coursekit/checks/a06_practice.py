@@ -267,7 +267,7 @@ def heldout_digits() -> tuple[np.ndarray, np.ndarray]:
 
 PUBLIC_NOTE = ("a06: no private held-out digits configured ({env}): "
                "grading on MNIST's public test digits, which a notebook "
-               "can embed (docs/deployment.md, 'a06's held-out digits')")
+               "can embed (docs/deployment.md, section 8)")
 _LOG = logging.getLogger("coursekit.checks.a06_practice")
 _NOTED: set = set()
 
