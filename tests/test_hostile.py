@@ -10,7 +10,9 @@ nbgrader markers and displays, symbolic links, huge answers), runaway
 and broken code, a tampered notebook and broken files. One class run per assignment grades them all, in sandboxed
 kernels with a 5 s cell limit and a 2 GB memory limit, while the grader's
 environment holds a made-up secret; then every score, message, printed
-finding, feedback page and leftover process is checked.
+finding, feedback page and leftover process is checked. a06 is graded on
+private held-out digits (the public ones jittered by a seed the corpus
+does not know), which the leak attempts also try to read.
 """
 import os
 import sys

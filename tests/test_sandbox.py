@@ -308,6 +308,7 @@ def test_private_heldout_digits_are_out_of_the_kernels_reach():
         assert ok, "\n".join(lines)
         assert f"ok   cannot read {f}" in lines
         assert f"ok   cannot read {folder}" in lines
+        assert f"ok   a06's private held-out digits: 1000 in {f}" in lines
         res = probe([f, folder], settings={
             "hide": default_sandbox_settings(env)["hide"]})
         assert res["read"] == {str(f): False, str(folder): []}
