@@ -48,7 +48,7 @@ from pathlib import Path
 
 import nbformat
 
-from coursekit import nbmeta, pipeline
+from coursekit import judge, nbmeta, pipeline
 from coursekit.config import CourseConfig
 
 #: Test-only hooks (never set in production): a worker grading the named
@@ -443,10 +443,28 @@ def ensure_assignment(assignment: str, grading_dir, db_url=None,
             time.sleep(1 + attempt)
 
 
-def digest(folder: Path, cfg: CourseConfig, assignment: str) -> str:
-    """Hash of the submitted files and of the source assignment: a
-    resumed run regrades a submission when either changed."""
-    h = hashlib.sha256()
+def preflight(assignment: str, cfg: CourseConfig, log=print) -> str:
+    """The checks' ``preflight(environ)``, once per class run, before any
+    submission (a06: the held-out digits, checked; a bad file stops the
+    run here with its error). Its log lines are printed; its ``key`` (what
+    the grades depend on besides the submission) is returned ("" when the
+    checks have none)."""
+    checks = judge.load(assignment)
+    fn = getattr(checks, "preflight", None)
+    if fn is None:
+        return ""
+    out = fn(cfg.env())
+    for line in out.get("lines", []):
+        log(line)
+    return str(out.get("key", ""))
+
+
+def digest(folder: Path, cfg: CourseConfig, assignment: str,
+           data_key: str = "") -> str:
+    """Hash of the submitted files, of the source assignment and of the
+    data the checks grade on (``data_key``, from the checks'
+    ``preflight``): a resumed run regrades a submission when any changed."""
+    h = hashlib.sha256(data_key.encode() + b"\0" if data_key else b"")
     for base in (folder, cfg.path("source") / assignment):
         for p in sorted(base.rglob("*")):
             if p.is_file() and not p.is_symlink():
@@ -491,6 +509,10 @@ def autograde(assignment: str, grading_dir=None, db_url: str | None = None,
         raise ValueError("parallel grading needs a gradebook server "
                          "(PostgreSQL): SQLite allows one writer; pass "
                          "--db-url postgresql://... or --workers 1")
+    data_key = preflight(assignment, cfg, log)
+    if data_key:
+        cfg = cfg.with_(extra_env={**cfg.extra_env,
+                                   "COURSEKIT_PREFLIGHT": assignment})
     ensure_assignment(assignment, cfg.grading_dir, cfg=cfg)
     result = Result(assignment)
     students = [s for s in submissions(cfg.grading_dir, assignment, only)
@@ -503,8 +525,8 @@ def autograde(assignment: str, grading_dir=None, db_url: str | None = None,
                         gb.assignment_submissions(assignment)}
         for s in students:   # create students before workers race
             gb.update_or_create_student(s)
-    digests = {s: digest(sub_root / s / assignment, cfg, assignment)
-               for s in students}
+    digests = {s: digest(sub_root / s / assignment, cfg, assignment,
+                         data_key) for s in students}
     bad: dict[str, list[Problem]] = {}
     todo = []
     for s in students:

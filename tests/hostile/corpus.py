@@ -476,10 +476,7 @@ def corpus(A, release, sol, paths, forbid, full=False) -> dict:
     return cases
 
 
-# -- a06: the experiment judged on the notebook's own training --------
-# (A known gap, not a case here: the held-out digits are MNIST's public
-# test set converted by public code, so a 60 KB table of hashes and
-# labels predicts them without training; docs/grading.md.)
+# -- reports made in the kernel, faked there (every assignment; a05) ---
 FAKE_REPORTS = (
     "import builtins as __b\n"
     "import numpy as __np\n"
@@ -516,6 +513,47 @@ def a05_cases(release, sol, pts, nb_of) -> dict:
     }
 
 
+# -- a06: the experiment judged on the notebook's own training --------
+# The hostile run grades a06 on private held-out digits (the public ones
+# jittered by a secret seed, tests/test_hostile.py): without them, the
+# public table below would get full marks (docs/grading.md).
+TABLE = '''
+import hashlib as _hashlib
+
+# Hashes (blake2b, 6 bytes) of MNIST's test digits as the public
+# converter makes them, and their labels: the "held-out" set, predicted
+# without training.
+_H = {hashes!r}
+_L = {labels!r}
+_TABLE = {{_H[12 * i:12 * i + 12]: int(_L[i]) for i in range(len(_L))}}
+
+
+def train_classifier(X, y, seed=0):
+    def predict(X_new):
+        counts = np.rint(np.asarray(X_new) * 16).astype(np.uint8)
+        return np.array([_TABLE.get(_hashlib.blake2b(
+            r.tobytes(), digest_size=6).hexdigest(), 0) for r in counts],
+            dtype=np.int64)
+
+    return predict
+'''
+
+
+def public_table() -> str:
+    """The answer cell of a notebook that ships the public held-out
+    digits' hashes and labels (about 130 KB of source)."""
+    import hashlib
+
+    import numpy as np
+
+    from coursekit.checks import a06_practice as ck
+    X, y = ck.heldout_digits()
+    counts = np.rint(X * 16).astype(np.uint8)
+    hashes = "".join(hashlib.blake2b(r.tobytes(), digest_size=6).hexdigest()
+                     for r in counts)
+    return TABLE.format(hashes=hashes, labels="".join(map(str, y)))
+
+
 def a06_cases(release, sol, pts, nb_of) -> dict:
     import nbformat
     slow = sol["train_classifier"].replace("def train_classifier(",
@@ -540,6 +578,12 @@ def a06_cases(release, sol, pts, nb_of) -> dict:
         "a06_pretrained": dict(
             make=nb_of(dict(sol, train_classifier=pretrain), more_sleep),
             score=0.0, messages={}),
+        # the public held-out digits looked up, not learned: on private
+        # digits only the interface point (it returns integer labels)
+        "a06_public_table": dict(
+            make=nb_of(dict(sol, train_classifier=public_table())),
+            score=float(pts["test_predict_interface"]),
+            messages={"test_heldout_50": "chance level"}),
     }
 
 
