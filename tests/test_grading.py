@@ -182,13 +182,14 @@ def test_an_accuracy_just_below_its_threshold_is_shown_below_it():
     from coursekit.checks import a06_practice as a06
 
     class S:
-        memo = {"a06": {"accuracy": 2839 / 4000, "n": 4000}}
+        memo = {"a06": {"accuracy": 2839 / 4000, "n": 4000,
+                         "what": "MNIST digits"}}
     with pytest.raises(Feedback) as info:
         a06.test_heldout_71(S, None)
     text = str(info.value)
     shown = float(text.split("accuracy ")[1].split(" ")[0])
     assert shown < 0.71 and "2839 of 4000" in text, text
-    S.memo = {"a06": {"accuracy": 0.1, "n": 4000}}
+    S.memo = {"a06": {"accuracy": 0.1, "n": 4000, "what": "MNIST digits"}}
     with pytest.raises(Feedback) as info:
         a06.test_heldout_50(S, None)
     assert "accuracy 0.100 (400 of 4000" in str(info.value)
