@@ -272,6 +272,14 @@ def test_uid_processes_counts_live_processes_not_zombies():
             time.sleep(0.02)
         else:
             pytest.fail("the first child did not exit")
+        for _ in range(250):             # the second has taken the uid
+            with open(f"/proc/{live}/status") as f:
+                uids = next(ln for ln in f if ln.startswith("Uid:"))
+            if str(uid) in uids.split():
+                break
+            time.sleep(0.02)
+        else:
+            pytest.fail("the second child did not take the slot's uid")
         assert uid_processes(uid) == [live]
         assert [p for _, p, _ in orphans([uid])] == [live]
     finally:
