@@ -238,10 +238,7 @@ def _error(ename: str, evalue: str) -> NotebookNode:
                         traceback=[f"{ename}: {evalue}"])
 
 
-# The metadata key that marks the grader's own message in a test cell's
-# outputs (a note on a passing check, a partial-credit explanation); the
-# kernel's outputs never keep it, so feedback can tell the two apart.
-GRADER_KEY = "coursekit"
+GRADER_KEY = nbmeta.GRADER_KEY
 
 
 def _grader_text(text: str) -> NotebookNode:

@@ -84,7 +84,7 @@ class ScrubFeedback(NbGraderPreprocessor):
         # the kernel printed never carries this mark (coursekit.execute)
         graded = [o for o in cell.get("outputs", [])
                   if o.get("output_type") == "display_data"
-                  and (o.get("metadata") or {}).get("coursekit")]
+                  and (o.get("metadata") or {}).get(nbmeta.GRADER_KEY)]
         extra = "\n".join(str(o["data"].get("text/plain", ""))
                           for o in graded).strip()
         if extra and not errors:

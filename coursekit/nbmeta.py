@@ -9,6 +9,13 @@ functions read it, and never raise on a cell without it.
 from __future__ import annotations
 
 
+# The metadata key that marks the grader's own message in a test cell's
+# outputs (a note on a passing check, a partial-credit explanation): the
+# sandboxed grading strips it from the kernel's outputs, so feedback can
+# tell the two apart (coursekit.execute, coursekit.feedback).
+GRADER_KEY = "coursekit"
+
+
 def meta(cell) -> dict:
     """The cell's nbgrader metadata (empty dict when it has none)."""
     md = cell.get("metadata", {}) if hasattr(cell, "get") else {}

@@ -18,7 +18,7 @@ import nbformat
 import pytest
 
 from assignment_cases import expected_score
-from coursekit import judge, pipeline, simulate
+from coursekit import judge, nbmeta, pipeline, simulate
 
 pytestmark = pytest.mark.slow
 REPO = pipeline.REPO
@@ -70,7 +70,7 @@ def grader_notes(nb_path) -> dict[str, str]:
         out[gid] = "".join(str(o.get("data", {}).get("text/plain", ""))
                            for o in cell.get("outputs", [])
                            if o.get("output_type") == "display_data" and
-                           (o.get("metadata") or {}).get("coursekit"))
+                           (o.get("metadata") or {}).get(nbmeta.GRADER_KEY))
     return out
 
 

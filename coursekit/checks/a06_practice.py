@@ -268,6 +268,7 @@ def heldout_digits() -> tuple[np.ndarray, np.ndarray]:
 PUBLIC_NOTE = ("a06: no private held-out digits configured ({env}): "
                "grading on MNIST's public test digits, which a notebook "
                "can embed (docs/deployment.md, section 8)")
+PRIVATE_NOTE = "a06: grading on the private held-out digits {path} ({n} digits)"
 _LOG = logging.getLogger("coursekit.checks.a06_practice")
 _NOTED: set = set()
 
@@ -314,8 +315,8 @@ def graded_digits() -> dict:
     except (OSError, heldout.HeldoutError) as exc:
         _LOG.error("a06: %s", exc)
         raise HeldoutUnavailable(str(exc)) from None
-    _note_once(f"a06: grading on the private held-out digits {path} "
-               f"({len(_HELD['private']['y'])} digits)")
+    _note_once(PRIVATE_NOTE.format(path=path,
+                                   n=len(_HELD["private"]["y"])))
     return _HELD["private"]
 
 
@@ -331,8 +332,7 @@ def preflight(environ) -> dict:
         return {"lines": [PUBLIC_NOTE.format(env=heldout.ENV)],
                 "key": "public"}
     path, counts, labels = heldout.check_configured(environ)
-    lines = [f"a06: grading on the private held-out digits {path} "
-             f"({len(labels)} digits)"]
+    lines = [PRIVATE_NOTE.format(path=path, n=len(labels))]
     if heldout.readable_by_others(path):
         lines.append(f"a06: warning: {path} is readable by other users of "
                      f"this machine (chmod 600 it)")
