@@ -440,6 +440,34 @@ def test_nonfinite_gradient_is_reported(bad):
     assert not np.isfinite(u["b"][1])
 
 
+def test_finite_check_is_exact_when_the_sum_overflows():
+    """The finite check sums first (a NaN or inf makes the sum non-finite)
+    and tests entry by entry only then: finite entries whose float32 sum
+    overflows pass, a NaN or inf anywhere (here in a late chunk, or
+    hidden by an inf - inf sum) is found; and the flag that tells a
+    chunk's checks that the whole arrays were checked never leaks out of
+    ``step``."""
+    from dlopt.optim.base import CHECKED
+    big = np.full(4096, 3e38, np.float32)            # sum overflows
+    params = {"w": np.zeros(4096, np.float32)}
+    for threads in (1, 2):
+        opt = O.sgd(1e-40)
+        new, _ = O.step(opt, params, {"w": big}, opt.init(params),
+                        chunk=64, threads=threads)
+        assert np.isfinite(new["w"]).all()
+        assert CHECKED.get() is False
+    for bad in ([np.inf, -np.inf], [np.nan]):
+        g = big.copy()
+        g[-len(bad):] = bad
+        opt = O.sgd(0.1)
+        with pytest.raises(FloatingPointError, match=r"grads\['w'\]"):
+            O.step(opt, params, {"w": g}, opt.init(params), chunk=64,
+                   threads=2)
+        with pytest.raises(FloatingPointError, match=r"grads\['w'\]"):
+            _one_update(opt, {"w": g}, params)
+        assert CHECKED.get() is False
+
+
 @pytest.mark.parametrize("value,err,match", [
     ("fast", TypeError, "schedule returned str"),
     (None, TypeError, "schedule returned NoneType"),

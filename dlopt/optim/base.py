@@ -17,6 +17,7 @@ read and write a state by field name (``get_state``, ``replace_state``).
 """
 from __future__ import annotations
 
+import contextvars
 import math
 from numbers import Real
 from typing import Callable, NamedTuple
@@ -195,6 +196,20 @@ def check_params(params):
         _check_array("params", k, v)
 
 
+def _all_finite(g) -> bool:
+    """No NaN or inf in ``g``.  A NaN or an inf makes the sum NaN or
+    inf, so a finite sum (one fast reduction, no temporary array) proves
+    it; only a sum that is not finite (a bad entry, or finite entries
+    that overflow it) needs the entry-by-entry test."""
+    if isinstance(g, np.ndarray):
+        with np.errstate(over="ignore", invalid="ignore"):
+            if np.isfinite(np.add.reduce(g, axis=None)):
+                return True
+        return bool(np.isfinite(g).all())
+    xp = array_namespace(g)
+    return bool(xp.all(xp.isfinite(g)))
+
+
 def check_grads(grads, params=None, finite: bool = True):
     """Keys, types, shapes and dtypes of ``grads`` against ``params``;
     with ``finite`` a NaN or inf raises ``FloatingPointError`` naming
@@ -211,13 +226,19 @@ def check_grads(grads, params=None, finite: bool = True):
                            f"missing {missing}, unexpected {extra}")
     for k, g in grads.items():
         _check_array("grads", k, g, None if params is None else params[k])
-        if finite:
-            xp = array_namespace(g)
-            if not bool(xp.all(xp.isfinite(g))):
-                raise FloatingPointError(
-                    f"grads[{k!r}] contains NaN or inf; refusing to update "
-                    f"the parameters (pass check_finite=False to skip "
-                    f"this check)")
+    if finite:
+        check_finite_values(grads)
+
+
+def check_finite_values(grads: dict) -> None:
+    """A NaN or inf in ``grads`` raises ``FloatingPointError`` naming
+    the key."""
+    for k, g in grads.items():
+        if not _all_finite(g):
+            raise FloatingPointError(
+                f"grads[{k!r}] contains NaN or inf; refusing to update "
+                f"the parameters (pass check_finite=False to skip "
+                f"this check)")
 
 
 def validate(check_finite: bool = True) -> GradientTransformation:
@@ -235,10 +256,20 @@ def validate(check_finite: bool = True) -> GradientTransformation:
         return EmptyState()
 
     def update(grads, state, params=None):
-        check_grads(grads, params, check_finite)
+        if CHECKED.get():    # a slice of arrays checked whole (chunked.step)
+            if check_finite:
+                check_finite_values(grads)
+        else:
+            check_grads(grads, params, check_finite)
         return grads, state
 
     return GradientTransformation(init, update, chunkable=True)
+
+
+# True while ``dlopt.optim.step`` runs an update on slices of arrays whose
+# keys, types, shapes and dtypes it has checked whole (check_grads): only
+# the values remain to be checked, slice by slice.
+CHECKED = contextvars.ContextVar("dlopt_optim_checked", default=False)
 
 
 # ------------------------------------------------------------ schedules

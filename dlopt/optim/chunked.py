@@ -29,6 +29,7 @@ to 64 MB with ``mallopt`` (glibc only; ``DLOPT_MALLOPT=0`` skips it).
 """
 from __future__ import annotations
 
+import contextvars
 import ctypes
 import os
 import sys
@@ -36,7 +37,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from .base import GradientTransformation, apply_updates, check_grads
+from .base import CHECKED, GradientTransformation, apply_updates, check_grads
 
 __all__ = ["step"]
 
@@ -191,7 +192,9 @@ def step(opt: GradientTransformation, params: dict, grads: dict, state,
     if not fast:
         updates, state = opt.update(grads, state, params)
         return apply_updates(params, updates), state
-    check_grads(grads, params, finite=False)    # keys, shapes, dtypes
+    # Keys, types, shapes and dtypes once, on the whole arrays; each
+    # slice's update then checks only its values (base.CHECKED).
+    check_grads(grads, params, finite=False)
     _keep_heap()
     flat_p = {k: v.reshape(-1) for k, v in params.items()}
     flat_g = {k: grads[k].reshape(-1) for k in params}
@@ -203,6 +206,7 @@ def step(opt: GradientTransformation, params: dict, grads: dict, state,
     jobs = _jobs({k: v.size for k, v in flat_p.items()}, chunk)
 
     def work(my_jobs):
+        CHECKED.set(True)   # this thread's own context (see below)
         for job in my_jobs:
             p = {k: flat_p[k][sl] for k, sl in job}
             g = {k: flat_g[k][sl] for k, sl in job}
@@ -216,14 +220,17 @@ def step(opt: GradientTransformation, params: dict, grads: dict, state,
 
     results = []
     threads = _threads() if threads is None else max(1, int(threads))
+    # Each run of ``work`` sets CHECKED in a copy of the caller's context,
+    # so the flag never leaks out of this step.
     if threads == 1 or len(jobs) < 2 * threads:
-        work(jobs)
+        contextvars.copy_context().run(work, jobs)
     else:
         # NumPy releases the GIL inside its loops, so chunks can run
         # side by side; each thread writes its own slices.
         size = -(-len(jobs) // threads)
         parts = [jobs[i:i + size] for i in range(0, len(jobs), size)]
-        futures = [_pool(threads).submit(work, part) for part in parts]
+        futures = [_pool(threads).submit(contextvars.copy_context().run,
+                                         work, part) for part in parts]
         for f in futures:
             f.result()
     return new_p, _rebuild(results[0], new_s, params)
