@@ -25,12 +25,14 @@ too):
 """
 from __future__ import annotations
 
+import copy
 import re
 import shutil
 from pathlib import Path
 
 import markupsafe
 from nbconvert.exporters import HTMLExporter
+from nbconvert.filters.highlight import Highlight2HTML
 from nbformat.v4 import new_output
 from nbgrader.preprocessors import NbGraderPreprocessor
 
@@ -98,6 +100,7 @@ class ScrubFeedback(NbGraderPreprocessor):
                     got = None
         if got is not None and got >= points:
             got = None
+        message = _cut(message, MESSAGE_MAX, "message")
         text = _verdict_html(ok, points, message, got)
         plain = ("◐ partial credit" if got is not None else
                  "✔ passed" if ok else "✘ failed") + \
@@ -171,11 +174,138 @@ def make_offline(page: str, repo: Path = REPO) -> str:
     return page.replace("</head>", offline_head(repo) + "</head>", 1)
 
 
+# nbconvert's strip_files_prefix (applied to every markdown cell's HTML)
+# matches ``\[(.*?)\]\(/?files/(.*?)\)``: its lazy ``.*?`` rescans the
+# rest of the text from every ``[``, so one line of 200,000 ``[`` took
+# 238 s and stalled a class's feedback. The same rewrite, with the
+# caption and location not crossing a bracket, a parenthesis or a line:
+# each character is scanned a bounded number of times.
+_FILES_URL = re.compile(r"""(src|href)\=(['"]?)/?files/""")
+_MD_FILES_URL = re.compile(
+    r"(!?)\[(?P<caption>[^\[\]\n]*)\]\(/?files/(?P<location>[^()\n]*)\)")
+
+
+def strip_files_prefix(text: str) -> str:
+    """``files/x`` -> ``x`` in links and sources, in linear time."""
+    text = _FILES_URL.sub(r"\1=\2", text)
+    return _MD_FILES_URL.sub(r"\1[\2](\3)", text)
+
+
+# How much of the student's own text a feedback page renders. Markdown,
+# HTML sanitizing and syntax highlighting cost up to about 50 us per
+# character (and pygments is quadratic on some inputs), so an unbounded
+# notebook is an unbounded stall for the whole class's feedback run. An
+# honest notebook is far below these limits; the submission itself is
+# kept whole, only its feedback page shortens.
+CELL_MAX = 10_000          # characters of one cell's source, or outputs
+NOTEBOOK_MAX = 100_000     # characters of student text in all
+HIGHLIGHT_MAX = 3_000      # longer code is shown without colours
+MESSAGE_MAX = 4_000        # characters of a verdict's message
+IMAGES_MAX = 8_000_000     # base64 characters of images in all (a plot:
+#                            20-100 KB; embedded as they are, no parsing)
+
+
+def _cut(text: str, limit: int, what: str) -> str:
+    if len(text) <= limit:
+        return text
+    return (text[:limit] + f"\n\n[... the rest of this {what} "
+            f"({len(text) - limit:,} characters) is not shown in the "
+            f"feedback; your notebook is kept whole ...]")
+
+
+_IMAGES = ("image/png", "image/jpeg", "image/gif")
+
+
+def _output_text(out) -> tuple[int, int, str]:
+    """An output's text size (characters), its images' size (base64
+    characters: embedded as they are, cheap to render) and its plain
+    text."""
+    kind = out.get("output_type")
+    if kind == "stream":
+        text = str(out.get("text", ""))
+        return len(text), 0, text
+    if kind == "error":
+        tb = "\n".join(map(str, out.get("traceback", [])))
+        return (len(tb) + len(str(out.get("evalue", ""))), 0,
+                _ANSI.sub("", tb))
+    data = out.get("data") or {}
+    # a figure's text/plain ("<Figure ...>") is not shown beside it
+    skip = _IMAGES + (("text/plain",) if set(_IMAGES) & set(data) else ())
+    return (sum(len(str(v)) for k, v in data.items() if k not in skip),
+            sum(len(str(v)) for k, v in data.items() if k in _IMAGES),
+            str(data.get("text/plain", "")))
+
+
+def cap_student_text(nb):
+    """A copy of ``nb`` whose student-written text (every cell's source
+    but the instructor's locked and test cells, and every output but
+    the grader's verdicts) is at most ``CELL_MAX`` characters per cell
+    and ``NOTEBOOK_MAX`` in all. An output over what is left becomes
+    plain text, cut; images have a budget of their own (``IMAGES_MAX``
+    encoded characters: a page of plots, not a 100 MB one)."""
+    nb = copy.deepcopy(nb)
+    left, images = NOTEBOOK_MAX, IMAGES_MAX
+    for cell in nb.cells:
+        test = nbmeta.is_test(cell)
+        if not (test or nbmeta.is_locked(cell)):
+            src = str(cell.get("source", ""))
+            keep = max(0, min(CELL_MAX, left))
+            cell.source = _cut(src, keep, "cell")
+            left -= min(len(src), keep)
+        if test or cell.get("cell_type") != "code":
+            continue
+        budget = max(0, min(CELL_MAX, left))
+        outputs = []
+        for out in cell.get("outputs", []):
+            size, image, text = _output_text(out)
+            if size > budget or image > images:
+                out = new_output("stream", name="stdout",
+                                 text=_cut(text, budget, "output"))
+                size, image = min(len(text), budget), 0
+            budget -= size
+            left -= size
+            images -= image
+            outputs.append(out)
+        cell.outputs = outputs
+    return nb
+
+
+def _highlight(plain_above: int, highlight):
+    """``highlight`` for code up to ``plain_above`` characters; longer
+    code escaped, without colours (pygments is slow, even quadratic, on
+    some long inputs)."""
+    def fn(source, language=None, metadata=None):
+        if len(source) > plain_above:
+            return (f'<div class="highlight"><pre>'
+                    f'{markupsafe.escape(source)}</pre></div>')
+        return highlight(source, language=language, metadata=metadata)
+    return fn
+
+
 class OfflineFeedbackExporter(HTMLExporter):
-    """nbgrader's feedback HTML, self-contained (see :func:`make_offline`)."""
+    """nbgrader's feedback HTML, self-contained (see :func:`make_offline`),
+    rendered in time linear in the notebook's size (see
+    :func:`strip_files_prefix` and :func:`cap_student_text`)."""
+
+    def default_filters(self):
+        for name, fn in super().default_filters():
+            yield name, (strip_files_prefix if name == "strip_files_prefix"
+                         else fn)
 
     def from_notebook_node(self, nb, resources=None, **kw):
-        output, resources = super().from_notebook_node(nb, resources, **kw)
+        nb = cap_student_text(nb)
+        info = nb.metadata.get("language_info", {})
+        base = self.filters.get("highlight_code") or Highlight2HTML(
+            pygments_lexer=info.get("pygments_lexer", info.get("name")),
+            parent=self)
+        configured = self.filters
+        self.filters = {**configured,
+                        "highlight_code": _highlight(HIGHLIGHT_MAX, base)}
+        try:
+            output, resources = super().from_notebook_node(nb, resources,
+                                                           **kw)
+        finally:
+            self.filters = configured
         return make_offline(output), resources
 
 

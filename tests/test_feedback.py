@@ -192,3 +192,116 @@ def test_run_check_keeps_notes_apart_from_points():
         v.message.endswith("Note (no points depend on it): changed in place")
     v = judge.run_check(lambda S, rng: None, None, None)   # notes reset
     assert v.passed and v.message == ""
+
+
+# ---- what a feedback page renders of the student's own text ------------
+
+@pytest.mark.parametrize("text", [
+    '<img src="files/a.png"> <a href=\'/files/b.txt\'>b</a> src=c',
+    "![plot](files/out.png) and [data](/files/d.csv) [x](y) [files/z]",
+    "[ok](files/n.png) ![a](files/a b.png) [](files/)\n[b](files/c)",
+    "no links at all", ""])
+def test_strip_files_prefix_is_nbconverts_on_ordinary_text(text):
+    from nbconvert.filters.strings import strip_files_prefix
+    assert feedback.strip_files_prefix(text) == strip_files_prefix(text)
+
+
+def test_strip_files_prefix_leaves_nested_captions():
+    """The one difference: a caption that holds brackets (rare; the
+    markdown is already HTML here, whose ``href="files/`` is rewritten)."""
+    assert feedback.strip_files_prefix("[[a] b](files/c)") == \
+        "[[a] b](files/c)"
+
+
+def test_strip_files_prefix_is_linear():
+    """nbconvert's version rescans the rest of the text from every ``[``
+    (quadratic: 238 s on one line of 200,000); this one touches each
+    character a bounded number of times, so doubling the input about
+    doubles the regex's work, measured as matching attempts."""
+    steps = []
+    for n in (20_000, 40_000):
+        text = "[a](" * n + "[" * n
+        t0 = __import__("time").process_time()
+        for _ in range(3):
+            feedback.strip_files_prefix(text)
+        steps.append(__import__("time").process_time() - t0)
+    assert steps[1] < 4 * steps[0] + 0.05, steps
+
+
+def _student_nb(*cells):
+    nb = new_notebook(cells=list(cells))
+    nb.metadata["language_info"] = {"name": "python"}
+    return nb
+
+
+def test_cap_student_text_cuts_only_the_students_text():
+    locked = nbformat.v4.new_markdown_cell("Q" * (3 * feedback.CELL_MAX))
+    locked.metadata["nbgrader"] = dict(locked=True, grade=False,
+                                       solution=False, grade_id="q")
+    test = new_code_cell("T" * (3 * feedback.CELL_MAX))
+    test.metadata["nbgrader"] = dict(grade=True, grade_id="t", locked=True,
+                                     points=1, solution=False)
+    test.outputs = [new_output("display_data", data={
+        "text/plain": "V" * (3 * feedback.CELL_MAX)})]
+    answer = new_code_cell("A" * (3 * feedback.CELL_MAX))
+    answer.outputs = [new_output("stream", name="stdout",
+                                 text="o" * (3 * feedback.CELL_MAX)),
+                      new_output("display_data", data={
+                          "image/png": "i" * (3 * feedback.CELL_MAX),
+                          "text/plain": "<Figure>"}),
+                      new_output("display_data", data={
+                          "image/png": "j" * (feedback.IMAGES_MAX + 1),
+                          "text/plain": "<Figure 2>"})]
+    nb = _student_nb(locked, test, answer)
+    capped = feedback.cap_student_text(nb)
+    assert nb.cells[2].source == "A" * (3 * feedback.CELL_MAX)  # a copy
+    q, t, a = capped.cells
+    assert q.source == locked.source and t.source == test.source
+    assert t.outputs == test.outputs
+    assert a.source.startswith("A" * feedback.CELL_MAX)
+    assert "20,000 characters) is not shown" in a.source
+    assert len(a.source) < feedback.CELL_MAX + 200
+    out, plot, huge = a.outputs
+    assert out.text.startswith("o" * feedback.CELL_MAX)
+    assert "is not shown" in out.text
+    # a plot is kept (images have their own budget); one over it: a note
+    assert plot.data["image/png"] == "i" * (3 * feedback.CELL_MAX)
+    assert huge.output_type == "stream" and "is not shown" in huge.text
+
+
+def test_cap_student_text_bounds_the_whole_notebook():
+    cells = [new_code_cell("c" * feedback.CELL_MAX) for _ in range(
+        3 * feedback.NOTEBOOK_MAX // feedback.CELL_MAX)]
+    capped = feedback.cap_student_text(_student_nb(*cells))
+    total = sum(len(c.source) for c in capped.cells)
+    assert total <= feedback.NOTEBOOK_MAX + 200 * len(cells)
+    assert "is not shown" in capped.cells[-1].source
+
+
+def test_a_page_of_slow_text_renders_shortened(tmp_path):
+    """Cells that nbconvert renders slowly (quadratic regexes, pygments
+    on long operators) come out cut, with long code uncoloured; the
+    grader's verdict stays whole."""
+    slow = [nbformat.v4.new_markdown_cell("[" * 300_000),
+            nbformat.v4.new_markdown_cell("[a](" * 100_000),
+            new_code_cell("*" * (feedback.HIGHLIGHT_MAX + 1)),
+            new_code_cell("x = 1")]
+    html, _ = feedback.OfflineFeedbackExporter().from_notebook_node(
+        _student_nb(*slow))
+    assert html.count("is not shown in the feedback") == 2
+    assert "[" * 300_000 not in html
+    # long code: escaped, without pygments' spans; short code coloured
+    assert "*" * (feedback.HIGHLIGHT_MAX + 1) in html
+    assert '<span class="n">x</span>' in html
+
+
+
+def test_cap_leaves_an_honest_notebook_whole():
+    """Every assignment's solution, as a student would submit it, is far
+    under the limits: its feedback shows it whole."""
+    paths = sorted((Path(__file__).parents[1] / "solutions").glob(
+        "*/*.ipynb"))
+    assert len(paths) >= 6
+    for path in paths:
+        nb = nbformat.read(str(path), as_version=4)
+        assert feedback.cap_student_text(nb) == nb, path

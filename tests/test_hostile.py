@@ -253,3 +253,15 @@ def test_runaway_output_and_writes_are_contained(hostile_full):
     assert not (REPO / "exercises" / "hacked.txt").exists()
     assert not Path("/tmp/hacked.txt").exists()
     assert not (hostile_full["dir"] / "hacked.txt").exists()
+
+
+def test_text_slow_to_render_is_shortened_in_the_feedback(hostile_full):
+    """The student whose cells stall nbconvert gets feedback: their own
+    text cut (coursekit.feedback.cap_student_text), the verdicts whole."""
+    g, A = hostile_full["dir"], hostile_full["A"]
+    (page,) = (g / "feedback" / "stalls_feedback" / A).glob("*.html")
+    text = page.read_text()
+    assert "is not shown in the feedback" in text
+    assert "✘ failed" in text
+    assert "[" * 300_000 not in text and "*" * 200_000 not in text
+

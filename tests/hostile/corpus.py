@@ -382,6 +382,13 @@ def corpus(A, release, sol, paths, forbid, full=False) -> dict:
                  "solution.txt": sorted(paths["secret"])[0]}),
             score=0.0, messages={}, printed={target: "LINKED []"},
             problem="symbolic link", graded=True),
+        # text that nbconvert renders in quadratic time (a line of `[`
+        # took 238 s at 200,000 in strip_files_prefix; pygments and
+        # mistune are slow on others): one student stalled the feedback
+        # run of the whole class. The grade is the stub's, and the
+        # feedback comes, shortened (test_hostile).
+        "stalls_feedback": dict(
+            make=nb_of(stub, stall_cells()), score=0.0, messages={}),
         # millions of tiny items in one answer (under the 64 MB message
         # cap): the grader's JSON parser held ~1 GB before any check
         "many_items": dict(
@@ -488,6 +495,20 @@ FAKE_REPORTS = (
     "    return __real_exec(code, g, l)\n"
     "__seen = []\n"
     "__b.exec = exec\n")
+
+
+def stall_cells():
+    """An edit: cells that are slow to render, after the first cell."""
+    def edit(nb):
+        import nbformat
+        v4 = nbformat.v4
+        cells = [v4.new_markdown_cell("[" * 300_000),
+                 v4.new_markdown_cell("[a](" * 100_000),
+                 v4.new_code_cell("x = 1\n" + "*" * 200_000),
+                 v4.new_code_cell("for _ in range(30):\n"
+                                  "    print('![' * 10_000)")]
+        nb.cells[1:1] = cells
+    return edit
 
 
 def first_cell(code):
