@@ -434,6 +434,25 @@ class SandboxedExecute(Execute):
                           f"{timeout:.0f} s.")
             self._kill()
 
+    # -- the kernel's start, on the grader's clock ----------------------
+    # What the kernel does before the first cell (the sandbox's own
+    # start, IPython's) counts as the notebook's time (``so_far``): a
+    # start that ran the student's code would be timed too, whatever
+    # made it run (coursekit.sandbox starts it from empty folders).
+    def start_new_kernel(self, **kw):
+        self._starting = time.monotonic()
+        return super().start_new_kernel(**kw)
+
+    def start_new_kernel_client(self):
+        kc = super().start_new_kernel_client()
+        started = getattr(self, "_starting", None)
+        if started is not None:
+            seconds = time.monotonic() - started
+            self._cells_seconds += seconds
+            _timing("kernel", "start", seconds)
+            self._starting = None
+        return kc
+
     # -- per-cell execution --------------------------------------------
     def preprocess_cell(self, cell, resources, index):
         if cell.cell_type != "code":

@@ -24,7 +24,9 @@ server) then:
    kernel's view at all), and forbidden packages (``torch`` for NumPy-only
    assignments) are covered by such a stub. ``coursekit`` (the grader, its
    checks) is not reachable. The submission's folder is copied into a
-   private, size-limited tmpfs, the kernel's working directory and HOME;
+   private, size-limited tmpfs, the kernel's working directory (its HOME
+   and every configuration folder are new and empty: nothing submitted
+   runs as the kernel starts);
 4. sets resource limits (address space, CPU seconds, file size, number of
    processes, no core dumps), drops to the slot's uid with no groups,
    closes every inherited file descriptor but 0, 1 and 2 (which point at
@@ -73,6 +75,12 @@ _libc.mount.argtypes = [ctypes.c_char_p] * 3 + [ctypes.c_ulong,
                                                  ctypes.c_char_p]
 
 WORK = "/tmp/student"
+# The kernel's HOME and the folders where IPython, Jupyter and matplotlib
+# look for configuration and startup files: new and empty, never the
+# submission's folder (whose ``.ipython/profile_default/startup/*.py`` or
+# ``.jupyter/*_config.py`` would run as the kernel starts, before the
+# first cell and off the grader's clock).
+HOME = "/tmp/home"
 PKGS = "/tmp/.coursekit-pkgs"      # root-owned, read-only for the kernel
 
 STUB = '''"""Not available while grading (coursekit.sandbox)."""
@@ -321,6 +329,7 @@ def _isolate_files(cfg, workdir_src: str, runtime_dir: str, uid, gid):
     _mount(f"/proc/self/fd/{rt_fd}", runtime_dir, None, MS_BIND)
     os.makedirs(WORK, mode=0o700, exist_ok=True)
     _copy_regular(f"/proc/self/fd/{src_fd}", WORK)
+    os.makedirs(HOME, mode=0o700)
     os.makedirs(PKGS, mode=0o755, exist_ok=True)
     if dl_fd is not None:
         _filtered_dlopt(f"/proc/self/fd/{dl_fd}",
@@ -342,6 +351,7 @@ def _isolate_files(cfg, workdir_src: str, runtime_dir: str, uid, gid):
             os.chown(d, uid, gid)
             for f in files:
                 os.lchown(os.path.join(d, f), uid, gid)
+        os.chown(HOME, uid, gid)
         os.chown(runtime_dir, uid, gid)
         for f in os.listdir(runtime_dir):
             os.chown(os.path.join(runtime_dir, f), uid, gid)
@@ -359,16 +369,20 @@ def _limits(cfg) -> None:
             resource.setrlimit(res, (val, val))
 
 
-def kernel_env(work: str, path: str) -> dict:
-    """The kernel's whole environment, built from scratch."""
+def kernel_env(work: str, path: str, home: str) -> dict:
+    """The kernel's whole environment, built from scratch: configuration
+    only from the empty ``home`` (see ``HOME``), never from ``work``."""
     return dict(
-        PATH=path, HOME=work, USER="student", LOGNAME="student",
+        PATH=path, HOME=home, USER="student", LOGNAME="student",
         LANG="C.UTF-8", TMPDIR=work, MPLBACKEND="Agg",
         PYTHONPATH=PKGS, PYTHONNOUSERSITE="1", PYTHONDONTWRITEBYTECODE="1",
+        PYTHONSAFEPATH="1",
         OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1",
-        MPLCONFIGDIR=os.path.join(work, ".mpl"),
-        IPYTHONDIR=os.path.join(work, ".ipython"),
-        JUPYTER_RUNTIME_DIR=os.path.join(work, ".runtime"),
+        MPLCONFIGDIR=os.path.join(home, ".mpl"),
+        IPYTHONDIR=os.path.join(home, ".ipython"),
+        JUPYTER_CONFIG_DIR=os.path.join(home, ".jupyter"),
+        JUPYTER_DATA_DIR=os.path.join(home, ".local", "share", "jupyter"),
+        JUPYTER_RUNTIME_DIR=os.path.join(home, ".runtime"),
         PYDEVD_DISABLE_FILE_VALIDATION="1")
 
 
@@ -376,9 +390,12 @@ def _child(cfg, conn: str, as_root: bool, uid, how: str, alive_r: int):
     """PID 1 of the new namespace: isolate, drop privileges, exec."""
     gid = uid
     runtime_dir = os.path.dirname(os.path.abspath(conn))
-    work = os.getcwd()
+    work, home = os.getcwd(), HOME
     if how != "none":
         work = _isolate_files(cfg, os.getcwd(), runtime_dir, uid, gid)
+    else:                  # development only: nothing is hidden anyway
+        import tempfile
+        home = tempfile.mkdtemp(prefix="coursekit-home-")
     _limits(cfg)
     if uid is not None:
         os.setgroups([])
@@ -397,9 +414,12 @@ def _child(cfg, conn: str, as_root: bool, uid, how: str, alive_r: int):
     python = sys.executable
     path = os.pathsep.join([os.path.dirname(python), "/usr/bin", "/bin"])
     signal.signal(signal.SIGINT, signal.SIG_DFL)
-    os.execve(python, [python, "-m", "ipykernel_launcher", "-f", conn,
-                       "--HistoryManager.enabled=False"],
-              kernel_env(work, path))
+    # -P: the working directory (the submission) is not on sys.path while
+    # the kernel starts, so no submitted ipykernel_launcher.py (or any
+    # module the start imports) replaces the real one.
+    os.execve(python, [python, "-P", "-m", "ipykernel_launcher", "-f",
+                       conn, "--HistoryManager.enabled=False"],
+              kernel_env(work, path, home))
 
 
 def main(argv: list[str] | None = None) -> None:

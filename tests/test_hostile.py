@@ -96,7 +96,10 @@ def _run(A, tmp_path_factory):
         if made[0] == "nb":
             nbformat.write(made[1], str(folder / f"{A}.ipynb"))
             for name, to in (made[2] if len(made) > 2 else {}).items():
-                os.symlink(to, folder / name)    # files beside it
+                os.symlink(to, folder / name)    # links beside it
+            for name, text in (made[3] if len(made) > 3 else {}).items():
+                (folder / name).parent.mkdir(parents=True, exist_ok=True)
+                (folder / name).write_text(text)  # files beside it
         else:
             (folder / made[1]).write_bytes(made[2])
     old = {k: os.environ.get(k) for k in env}

@@ -327,3 +327,22 @@ def test_private_heldout_digits_are_out_of_the_kernels_reach():
         assert res["read"] == {str(f): True}
     finally:
         shutil.rmtree(folder)
+
+
+def test_kernel_reads_no_configuration_from_the_submission():
+    """HOME and every folder IPython, Jupyter and matplotlib read
+    configuration or startup files from are outside the kernel's working
+    directory (the submission's copy), and the working directory is not
+    on sys.path at start (PYTHONSAFEPATH, with ``python -P``). The
+    hostile corpus's ``startup_files`` and ``a06_trains_at_kernel_start``
+    submit such files and check that none runs."""
+    from coursekit import sandbox
+    work = sandbox.WORK
+    env = sandbox.kernel_env(work, "/usr/bin", sandbox.HOME)
+    for key in ("HOME", "IPYTHONDIR", "JUPYTER_CONFIG_DIR",
+                "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR", "MPLCONFIGDIR"):
+        path = os.path.normpath(env[key])
+        assert not (path + "/").startswith(work + "/"), (key, path)
+    assert env["PYTHONSAFEPATH"] == "1"
+    assert not {"PYTHONSTARTUP", "JUPYTER_PATH", "JUPYTER_CONFIG_PATH",
+                "PYTHONUSERBASE"} & set(env)

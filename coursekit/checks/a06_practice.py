@@ -446,8 +446,8 @@ def _experiment(S, rng) -> dict:
 
 def _too_slow(seconds: float) -> str:
     return (f"training took {seconds:.1f} s (grader's clock: the "
-            f"notebook's cells up to run_training and the first "
-            f"prediction), more than the limit of {TIME_LIMIT:.0f} s: use "
+            f"kernel's start, the notebook's cells up to run_training and "
+            f"the first prediction), more than the limit of {TIME_LIMIT:.0f} s: use "
             f"a smaller model or fewer epochs")
 
 
@@ -509,9 +509,10 @@ def _watched(S, rng, ran) -> dict:
     if predict is None:
         return {"error": "train_classifier is not implemented yet",
                 "hidden": False}
-    # Every cell up to this one counts: a training run in earlier cells
-    # (or in the answer cell itself) and returned by train_classifier at
-    # once is still training.
+    # The kernel's start and every cell up to this one count: a training
+    # run in earlier cells (or in the answer cell itself, or by a file
+    # that ran as the kernel started) and returned by train_classifier
+    # at once is still training.
     return _judge_predict(S, rng, predict, ran.get("so_far", ran["seconds"]))
 
 
@@ -519,9 +520,9 @@ def watch_training(S, rng, ran):
     """Run by the grader right after the notebook's locked cell
     ``run_training`` (``AFTER``), before any other cell: that cell called
     ``train_classifier(X_dev, y_dev, seed=0)`` and bound ``predict``; the
-    grader timed the notebook's cells with its own clock (``ran["so_far"]``:
-    every cell up to this one, so a training done in earlier cells counts,
-    plus the first prediction's wait) and now calls that ``predict``
+    grader timed the notebook with its own clock (``ran["so_far"]``: the
+    kernel's start and every cell up to this one, so a training done
+    earlier counts, plus the first prediction's wait) and now calls that ``predict``
     on the held-out digits. One training per submission, judged by the
     four graded cells."""
     try:

@@ -389,6 +389,15 @@ def corpus(A, release, sol, paths, forbid, full=False) -> dict:
         # feedback comes, shortened (test_hostile).
         "stalls_feedback": dict(
             make=nb_of(stub, stall_cells()), score=0.0, messages={}),
+        # files submitted beside the notebook that run as a kernel
+        # starts (IPython's startup folder and config, Jupyter's config,
+        # a module shadowing ipykernel_launcher): none runs, the grade
+        # is the honest code's
+        "startup_files": dict(
+            make=lambda: ("nb", fill(release, injected(SAW_STARTUP,
+                                                       base=sol)),
+                          {}, startup_files()),
+            score=total, messages={}, printed={target: "NO STARTUP"}),
         # millions of tiny items in one answer (under the 64 MB message
         # cap): the grader's JSON parser held ~1 GB before any check
         "many_items": dict(
@@ -497,6 +506,31 @@ FAKE_REPORTS = (
     "__b.exec = exec\n")
 
 
+# Files that would run as the kernel starts if its HOME, IPython's and
+# Jupyter's folders or sys.path were the submission's (they are new and
+# empty, and the kernel starts with python -P: coursekit.sandbox).
+STARTUP = "import time\n_pre = 'startup ran'\n{then}\n"
+STARTUP_FILES = {
+    ".ipython/profile_default/startup/00-train.py": STARTUP,
+    ".ipython/profile_default/ipython_kernel_config.py":
+        "c.IPKernelApp.exec_lines = ['_pre = \"config ran\"']\n",
+    ".jupyter/ipython_kernel_config.py":
+        "c.IPKernelApp.exec_lines = ['_pre = \"config ran\"']\n",
+    "ipykernel_launcher.py": STARTUP + (
+        "from ipykernel import kernelapp as app\napp.launch_new_instance()"
+        "\n"),
+}
+
+
+def startup_files(then: str = "") -> dict:
+    """The files (relative path -> text), running ``then`` as well."""
+    return {k: v.replace("{then}", then) for k, v in STARTUP_FILES.items()}
+
+
+SAW_STARTUP = ("print('STARTUP RAN' if '_pre' in globals() else "
+               "'NO STARTUP')\n")
+
+
 def stall_cells():
     """An edit: cells that are slow to render, after the first cell."""
     def edit(nb):
@@ -594,7 +628,29 @@ def a06_cases(release, sol, pts, nb_of) -> dict:
         for _ in range(5):
             nb.cells.insert(i, nbformat.v4.new_code_cell(
                 "import time\ntime.sleep(4.5)"))
+    # The same training done by files that would run as the kernel
+    # starts (before the first cell): they do not run, and the kernel's
+    # start is on the grader's clock anyway (coursekit.execute).
+    at_start = startup_files(
+        "import numpy as np\n"
+        "from dlopt.data import digits_8x8\n"
+        "_X, _y = digits_8x8()\n"
+        "_dev = np.random.default_rng(606).permutation(len(_y))[:1300]\n"
+        "exec(open('_train.py').read())\n"
+        "_pre = _slow_train(_X[_dev] / 16.0, _y[_dev], seed=0)\n"
+        "time.sleep(25)   # stands for a training longer than the limit")
+    assert "SPLIT_SEED, N_DEV = 606, 1300" in next(
+        c.source for c in release.cells if nbmeta.grade_id(c) == "setup"), \
+        "a06's split changed: update"
+    startup = "def train_classifier(X, y, seed=0):\n    return _pre\n"
+
+    def startup_nb():
+        nb = fill(release, dict(sol, train_classifier=startup))
+        return ("nb", nb, {}, dict(at_start, **{"_train.py": slow}))
     return {
+        # training done by files that would run as the kernel starts
+        "a06_trains_at_kernel_start": dict(make=startup_nb, score=0.0,
+                                           messages={}),
         # a training longer than the limit, done before the timed cell
         "a06_pretrained": dict(
             make=nb_of(dict(sol, train_classifier=pretrain), more_sleep),
