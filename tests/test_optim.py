@@ -441,14 +441,14 @@ def test_nonfinite_gradient_is_reported(bad):
 
 
 def test_finite_check_is_exact_when_the_sum_overflows():
-    """The finite check sums first (a NaN or inf makes the sum non-finite)
-    and tests entry by entry only then: finite entries whose float32 sum
-    overflows pass, a NaN or inf anywhere (here in a late chunk, or
+    """The finite check takes ``g . g`` first (a NaN or inf makes it
+    non-finite) and tests entry by entry only then: finite entries whose
+    float32 product overflows pass, a NaN or inf anywhere (here in a late chunk, or
     hidden by an inf - inf sum) is found; and the flag that tells a
     chunk's checks that the whole arrays were checked never leaks out of
     ``step``."""
     from dlopt.optim.base import CHECKED
-    big = np.full(4096, 3e38, np.float32)            # sum overflows
+    big = np.full(4096, 3e38, np.float32)            # g . g overflows
     params = {"w": np.zeros(4096, np.float32)}
     for threads in (1, 2):
         opt = O.sgd(1e-40)
@@ -466,6 +466,18 @@ def test_finite_check_is_exact_when_the_sum_overflows():
         with pytest.raises(FloatingPointError, match=r"grads\['w'\]"):
             _one_update(opt, {"w": g}, params)
         assert CHECKED.get() is False
+    # strided, float16 and 0-d gradients take the entry-by-entry test
+    strided = np.ones((4, 6))
+    for make in (lambda: strided.copy()[:, ::2],
+                 lambda: np.ones(5, np.float16), lambda: np.array(1.0)):
+        g = make()
+        params = {"w": np.zeros(g.shape, g.dtype)}
+        _one_update(O.sgd(0.1), {"w": g}, params)
+        g[(-1,) * g.ndim] = np.nan
+        assert g.ndim == 0 or not g.flags.c_contiguous or g.dtype != \
+            np.float64
+        with pytest.raises(FloatingPointError, match=r"grads\['w'\]"):
+            _one_update(O.sgd(0.1), {"w": g}, params)
 
 
 @pytest.mark.parametrize("value,err,match", [

@@ -197,14 +197,18 @@ def check_params(params):
 
 
 def _all_finite(g) -> bool:
-    """No NaN or inf in ``g``.  A NaN or an inf makes the sum NaN or
-    inf, so a finite sum (one fast reduction, no temporary array) proves
-    it; only a sum that is not finite (a bad entry, or finite entries
-    that overflow it) needs the entry-by-entry test."""
+    """No NaN or inf in ``g``.  A NaN or an inf makes ``g . g`` NaN or
+    inf, so a finite dot product (BLAS, no temporary array: about half
+    the time of ``isfinite(g).all()`` on a chunk in cache) proves it;
+    only a product that is not finite (a bad entry, or entries over
+    about 1e19 in float32) needs the entry-by-entry test."""
     if isinstance(g, np.ndarray):
-        with np.errstate(over="ignore", invalid="ignore"):
-            if np.isfinite(np.add.reduce(g, axis=None)):
-                return True
+        if g.dtype in (np.float32, np.float64) and g.size \
+                and g.flags.c_contiguous:
+            v = g.reshape(-1)
+            with np.errstate(over="ignore", invalid="ignore"):
+                if np.isfinite(np.dot(v, v)):
+                    return True
         return bool(np.isfinite(g).all())
     xp = array_namespace(g)
     return bool(xp.all(xp.isfinite(g)))
