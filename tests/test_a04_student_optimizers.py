@@ -92,3 +92,39 @@ def test_the_playground_runs_the_students_optimizer(student, name):
     assert pg.message is None
     np.testing.assert_allclose(pg.result.params, ref.params, rtol=1e-10,
                                atol=1e-12)
+
+
+def test_float32_adam_direction_is_read_back_from_the_run():
+    """AdamW with its Adam direction rounded to float32 (a float32 block
+    upcast by the float64 decay) agrees with torch to 1e-6 on some draws
+    and not on others; read back from the params' path, the direction
+    is a float32 on every draw and a float64 one on none."""
+    from coursekit.checks import a04_optimizers as ck
+    for seed in range(12):
+        rng = np.random.default_rng([7, seed])
+        hp = dict(lr=ck._r(rng, 0.01, 0.05),
+                  betas=(ck._r(rng, 0.7, 0.9), ck._r(rng, 0.9, 0.99)),
+                  eps=0.01, weight_decay=ck._r(rng, 0.2, 0.8))
+        params0, problem = ck._problem(rng)
+        p0 = ck._flat({k: np.asarray(v)[None] for k, v in params0.items()})
+        honest = ck._flat(ck._np_run("adamw", hp, params0, problem,
+                                     ck.STEPS))
+        assert not ck._float32_direction(honest, p0[0], hp), seed
+        # the same run with the direction rounded, step by step
+        p = {k: np.array(v, float) for k, v in params0.items()}
+        m = {k: np.zeros_like(v) for k, v in p.items()}
+        v2 = {k: np.zeros_like(v) for k, v in p.items()}
+        b1, b2 = hp["betas"]
+        path = []
+        for t in range(1, ck.STEPS + 1):
+            g = ck._np_gradient(problem, p)
+            for k in p:
+                m[k] = b1 * m[k] + (1 - b1) * g[k]
+                v2[k] = b2 * v2[k] + (1 - b2) * g[k] ** 2
+                d = (m[k] / (1 - b1 ** t)) / (
+                    np.sqrt(v2[k] / (1 - b2 ** t)) + hp["eps"])
+                d = d.astype(np.float32)
+                p[k] = p[k] - hp["lr"] * (d + hp["weight_decay"] * p[k])
+            path.append({k: x.copy() for k, x in p.items()})
+        run = {k: np.array([s[k] for s in path]) for k in p}
+        assert ck._float32_direction(ck._flat(run), p0[0], hp), seed

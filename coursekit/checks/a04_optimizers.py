@@ -345,6 +345,21 @@ def _flat(run):
                           axis=1)
 
 
+def _float32_direction(G, p0, hp) -> bool:
+    """Was AdamW's Adam direction rounded to float32 (a float32 block
+    whose output the float64 decay upcasts)?  Its run can agree with
+    torch to 1e-6 or not, depending on the draw; its direction cannot
+    hide. ``theta_t = theta_(t-1) - lr (d_t + wd theta_(t-1))`` gives
+    back ``d_t`` to about 1e-14; a float64 direction is a float32 in
+    about 1 entry of 200 (zeros, mostly), a float32 one in every entry
+    (measured on 40 draws each)."""
+    prev = np.vstack([p0[None], G[:-1]])
+    d = -(G - prev) / hp["lr"] - hp["weight_decay"] * prev
+    d32 = d.astype(np.float32)
+    ulp = np.spacing(np.abs(d32)).astype(float)
+    return bool(np.mean(np.abs(d - d32) <= 1e-3 * ulp) > 0.5)
+
+
 def _close(a, b, rtol=1e-7, atol=1e-9):
     return a.shape == b.shape and bool(np.all(
         np.abs(a - b) <= atol + rtol * np.abs(b)))
@@ -456,6 +471,13 @@ def _run_case(S, rng, name, kw, torch_name, torch_kw, kind, hp, variants,
                            f"compute in float64 (no float32 anywhere; "
                            f"the run agrees with torch only to float32 "
                            f"precision)")
+    if kind == "adamw" and not res["dtype"] and finite == STEPS and \
+            _float32_direction(G, _flat({k: v[None] for k, v in
+                                         params0.items()})[0], hp):
+        raise Feedback(f"{label}: your Adam direction is rounded to "
+                       f"float32 (the updates are float64 only because "
+                       f"the decay adds float64 values to it): compute in "
+                       f"float64 (no float32 anywhere)")
     if finite < STEPS or not _close(G, R, **tol):
         # a run that blew up is compared on its finite steps
         n = finite

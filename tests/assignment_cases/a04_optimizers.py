@@ -196,8 +196,10 @@ STUDENTS = {
              "AdamState(t, m, v)")]},
         # AdamW's decay block adds float64 weight_decay * params to the
         # float32 direction: its updates are float64 and agree with torch
-        # to 1e-7, within the tolerance (1e-6): AdamW passes.
-        "messages": {"test_adam": "compute in float64"},
+        # to 1e-7 (within the 1e-6 tolerance, or not, by the draw); the
+        # direction read back from the run is float32: AdamW fails too.
+        "messages": {"test_adam": "compute in float64",
+                     "test_adamw": "rounded to float32"},
     },
     # -- forbidden references -------------------------------------------------
     "calls_the_reference": {
