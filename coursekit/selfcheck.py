@@ -187,6 +187,13 @@ def run(environ=None):
                  and not v.startswith(("socket:", "pipe:", "anon_inode:",
                                        res["cwd"] + "/"))}
     env_keys = sorted(res["env"])
+    here = res["cwd"].rstrip("/") + "/"
+    config_in_cwd = sorted(
+        k for k in ("HOME", "IPYTHONDIR", "JUPYTER_CONFIG_DIR",
+                    "JUPYTER_DATA_DIR", "MPLCONFIGDIR")
+        if (os.path.normpath(res["env"].get(k, here)) + "/").startswith(
+            here)) + ([] if res["env"].get("PYTHONSAFEPATH") == "1"
+                      else ["PYTHONSAFEPATH"])
     checks = [
         (res["pid"] == 1 or os.geteuid() != 0,
          f"is PID {res['pid']} of its own PID namespace"),
@@ -207,6 +214,10 @@ def run(environ=None):
          "a forbidden module (dlopt.losses) is absent"),
         (res["imports"].get("coursekit") is not True,
          "the grader (coursekit) is not reachable"),
+        (not config_in_cwd, "reads no configuration from the submission "
+         "(HOME, IPython's, Jupyter's, matplotlib's folders elsewhere; "
+         "the working directory not on sys.path at start)"
+         + (f": {config_in_cwd}" if config_in_cwd else "")),
         (not res["network"] and not res["loopback"], "no network"),
         (not res["write_repo"], "cannot write the course"),
         (res["uid"] != 0, f"runs as uid {res['uid']}, not root"),
