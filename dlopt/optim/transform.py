@@ -128,8 +128,10 @@ def trace(decay: float, dampening: float = 0.0,
     def rule(g, b, t):
         if t == 1:
             b = array_namespace(g).asarray(g, copy=True)
-        else:
+        elif dampening:
             b = mu * b + (1 - dampening) * g
+        else:                       # the same, without a pass of 1.0 * g
+            b = mu * b + g
         return (g + mu * b if nesterov else b), b
 
     def update(grads, state, params=None):
