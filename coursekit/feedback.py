@@ -252,6 +252,17 @@ def cap_student_text(nb):
             keep = max(0, min(CELL_MAX, left))
             cell.source = _cut(src, keep, "cell")
             left -= min(len(src), keep)
+            # a markdown cell's attached images count with the others
+            size = sum(len(str(v)) for a in (cell.get("attachments") or
+                                             {}).values()
+                       for v in (a or {}).values())
+            if size > images:
+                del cell["attachments"]
+                cell.source += (f"\n\n[... this cell's attachments "
+                                f"({size:,} characters) are not shown in "
+                                f"the feedback ...]")
+            elif size:
+                images -= size
         if test or cell.get("cell_type") != "code":
             continue
         budget = max(0, min(CELL_MAX, left))

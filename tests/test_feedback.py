@@ -278,6 +278,17 @@ def test_cap_student_text_bounds_the_whole_notebook():
     assert "is not shown" in capped.cells[-1].source
 
 
+def test_attachments_count_with_the_images():
+    small = nbformat.v4.new_markdown_cell("![a](attachment:a.png)")
+    small["attachments"] = {"a.png": {"image/png": "a" * 1000}}
+    huge = nbformat.v4.new_markdown_cell("![b](attachment:b.png)")
+    huge["attachments"] = {"b.png": {"image/png": "b" * feedback.IMAGES_MAX}}
+    capped = feedback.cap_student_text(_student_nb(small, huge))
+    assert capped.cells[0].attachments == small.attachments
+    assert "attachments" not in capped.cells[1]
+    assert "are not shown in the feedback" in capped.cells[1].source
+
+
 def test_a_page_of_slow_text_renders_shortened(tmp_path):
     """Cells that nbconvert renders slowly (quadratic regexes, pygments
     on long operators) come out cut, with long code uncoloured; the
