@@ -363,8 +363,12 @@ class SandboxedExecute(Execute):
                     return
                 if msg.get("msg_type") == "input_request" and \
                         msg["parent_header"].get("msg_id") == msg_id:
-                    kc.input(on_input(str(msg["content"].get("prompt",
-                                                             ""))))
+                    try:
+                        text = on_input(str(msg["content"].get("prompt",
+                                                               "")))
+                    except Exception:  # noqa: BLE001
+                        text = ""      # the kernel's call fails there
+                    kc.input(text)
 
         async def go():
             kc = self.kc

@@ -19,9 +19,9 @@ step of a derivation the student must find by evaluating it) stays in
 the grader too, as :class:`Served`: in the kernel it is a stub, the same
 code for every served function of a signature, that sends its arguments
 back to the grader and returns the grader's answer (see
-:meth:`Student.serve`). Whatever the kernel answers is untrusted: it is size-capped
-(ZeroMQ's message limit, :mod:`coursekit.execute`), parsed without
-evaluating anything, and validated here.
+:meth:`Student.serve`). Whatever the kernel answers is untrusted: it is
+size-capped (ZeroMQ's message limit, :mod:`coursekit.execute`), parsed
+without evaluating anything, and validated here.
 """
 from __future__ import annotations
 

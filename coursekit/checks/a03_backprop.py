@@ -246,23 +246,20 @@ _HANDED = {
 }
 
 
-def _served_backward(form):
-    """backward(X, Y, params, cache) computing ``form`` (served)."""
+def _served_backward(form, N, D, M, K):
+    """backward(X, Y, params, cache) computing ``form`` (served), for
+    arguments of the case's shapes (X of shape (N, D), W1 (M, D), ...)."""
     def backward(X, Y, params, cache):
-        X = _served_array(X, None, 2, "X")
-        N, D = X.shape
+        X = _served_array(X, (N, D), "X")
+        Y = _served_array(Y, (N, K), "Y")
         p = _served_dict(params, "params", NAMES)
-        W1 = _served_array(p["W1"], (None, D), 2, "params['W1']")
-        M = W1.shape[0]
-        W2 = _served_array(p["W2"], (None, M), 2, "params['W2']")
-        K = W2.shape[0]
-        p = {"W1": W1, "b1": _served_array(p["b1"], (M,), 1, "params['b1']"),
-             "W2": W2, "b2": _served_array(p["b2"], (K,), 1, "params['b2']")}
-        Y = _served_array(Y, (N, K), 2, "Y")
+        p = {"W1": _served_array(p["W1"], (M, D), "params['W1']"),
+             "b1": _served_array(p["b1"], (M,), "params['b1']"),
+             "W2": _served_array(p["W2"], (K, M), "params['W2']"),
+             "b2": _served_array(p["b2"], (K,), "params['b2']")}
         c = _served_dict(cache, "cache", ["A1", "Y_hat"])
-        c = {"A1": _served_array(c["A1"], (N, M), 2, "cache['A1']"),
-             "Y_hat": _served_array(c["Y_hat"], (N, K), 2,
-                                    "cache['Y_hat']")}
+        c = {"A1": _served_array(c["A1"], (N, M), "cache['A1']"),
+             "Y_hat": _served_array(c["Y_hat"], (N, K), "cache['Y_hat']")}
         # every form, whichever is served: the same work every call
         forms = _forms(X, Y, p, c)
         return {k: np.asarray(v, dtype=float)
@@ -277,9 +274,9 @@ def _served_dict(v, what, keys):
     return v
 
 
-def _served_array(v, shape, ndim, what):
-    """An argument as a float64 array (``shape``: None for any size on
-    that axis), refused alike whichever form is served."""
+def _served_array(v, shape, what):
+    """An argument as a float64 array of ``shape``, refused alike
+    whichever form is served."""
     try:
         a = np.asarray(v)
         if a.dtype.kind not in "biuf":
@@ -287,12 +284,9 @@ def _served_array(v, shape, ndim, what):
         a = np.array(a, dtype=float)
     except (TypeError, ValueError):
         a = None
-    want = tuple("any" if n is None else n for n in shape) if shape else \
-        f"{ndim} axes"
-    if a is None or a.ndim != ndim or shape is not None and any(
-            n is not None and n != m for n, m in zip(shape, a.shape)):
+    if a is None or a.shape != shape:
         raise Refused(f"backward(X, Y, params, cache): {what} must be an "
-                      f"array of numbers of shape {want}"
+                      f"array of numbers of shape {shape}"
                       + ("" if a is None else f", not {a.shape}"))
     return a
 
@@ -300,7 +294,8 @@ def _served_array(v, shape, ndim, what):
 def _check_find(S, rng, form):
     X, Y, p = _checkable_case(rng)
     what, expected = _HANDED[form]
-    backward_fn = S.serve(_served_backward(form), "backward",
+    (N, D), (M, K) = X.shape, (p["W1"].shape[0], p["W2"].shape[0])
+    backward_fn = S.serve(_served_backward(form, N, D, M, K), "backward",
                           ("X", "Y", "params", "cache"))
     try:
         got = S.find_wrong_gradients(backward_fn, X, Y, p)
