@@ -781,12 +781,12 @@ A02_HONEST = '''
 def failing_step(steps, tol=1e-5):
     """Each step checked with two random output gradients, with a
     numerical gradient of its own (a different h)."""
-    r = np.random.default_rng(12345)
+    draw = np.random.default_rng(12345)
     for name, forward, backward, x in steps:
         x = np.array(x, dtype=float)
         out = forward(x.copy())
         for _ in range(2):
-            g = 1.0 if np.ndim(out) == 0 else r.normal(size=np.shape(out))
+            g = draw.normal(size=np.shape(out)) if np.ndim(out) else 1.0
             num = np.zeros_like(x)
             for i in np.ndindex(x.shape):
                 e = np.zeros_like(x)
