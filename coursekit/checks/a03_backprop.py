@@ -234,7 +234,8 @@ def _forms(X, Y, p, cache):
 
 #: form -> (what it is, the parameters whose gradient it gets wrong)
 _HANDED = {
-    None: ("a correct backward pass (its gradients are torch.autograd's)", []),
+    None: ("a correct backward pass (its gradients are "
+           "torch.autograd's)", []),
     "published": ("the published derivation", NAMES),
     "b2_mean": ("a backward pass with a hidden mistake", ["b2"]),
     "W1_extra_1_over_N": ("a backward pass with a hidden mistake", ["W1"]),

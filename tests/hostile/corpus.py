@@ -19,6 +19,9 @@ function ``fname`` that the next test cell, ``test``, checks):
   dlopt modules the assignment forbids;
 * feedback: ``In``/``Out``/``%history`` printed from an answer cell and an
   added cell, and nbgrader's markers inside an answer cell;
+* (a02, a03) the wrong step of a derivation found without evaluating
+  what the answer is handed: bytecode fingerprints, names, the checks'
+  public order (``ASSIGNMENT_CASES``);
 * (``full=True``, one assignment: the defences below are the sandbox's,
   the same for every assignment) the cross-student daemon and its victim,
   nbgrader's markers, a display updated into the verdict, symbolic links
