@@ -34,6 +34,7 @@ import time
 
 import numpy as np
 import zmq
+import zmq.asyncio
 from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.channels import AsyncZMQSocketChannel
 from jupyter_client.kernelspec import KernelSpec
@@ -337,11 +338,16 @@ class SandboxedExecute(Execute):
         return out
 
     # -- talking to the kernel outside any cell ------------------------
-    def _kernel_eval(self, code: str, expr: str | None, timeout: float):
+    def _kernel_eval(self, code: str, expr: str | None, timeout: float,
+                     on_input=None):
         """Run ``code`` silently; return the text of ``expr`` (or None).
 
         The time limit is the grader's; on expiry the kernel is
-        interrupted, and killed if it does not come back.
+        interrupted, and killed if it does not come back. With
+        ``on_input``, the request allows input requests (the calls of
+        functions the grader serves, :meth:`coursekit.remote.Student.serve`):
+        each one of this request is answered with ``on_input(prompt)``
+        while the reply is awaited, on the grader's clock.
         """
         remaining = self._check_deadline - time.monotonic()
         if remaining <= 0:
@@ -349,19 +355,50 @@ class SandboxedExecute(Execute):
                               f"{self.check_timeout} s and were stopped")
         timeout = min(timeout, remaining)
 
+        async def answer_inputs(kc, msg_id):
+            while True:
+                try:
+                    msg = await ensure_async(kc.get_stdin_msg(timeout=0))
+                except queue.Empty:
+                    return
+                if msg.get("msg_type") == "input_request" and \
+                        msg["parent_header"].get("msg_id") == msg_id:
+                    try:
+                        text = on_input(str(msg["content"].get("prompt",
+                                                               "")))
+                    except Exception:  # noqa: BLE001
+                        text = ""      # the kernel's call fails there
+                    kc.input(text)
+
         async def go():
             kc = self.kc
             msg_id = kc.execute(code, silent=True, store_history=False,
                                 user_expressions={"r": expr} if expr
-                                else {}, allow_stdin=False)
+                                else {}, allow_stdin=on_input is not None)
             deadline = time.monotonic() + timeout
+            poller = None
+            if on_input is not None:
+                poller = zmq.asyncio.Poller()
+                poller.register(kc.shell_channel.socket, zmq.POLLIN)
+                poller.register(kc.stdin_channel.socket, zmq.POLLIN)
             while True:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return None
+                if poller is not None:
+                    events = dict(await poller.poll(
+                        int(min(left, 1.0) * 1000)))
+                    if kc.stdin_channel.socket in events:
+                        await answer_inputs(kc, msg_id)
+                    if kc.shell_channel.socket not in events:
+                        if not events and not await ensure_async(
+                                self.km.is_alive()):
+                            raise DeadKernelError("the kernel died")
+                        continue
                 try:
                     msg = await ensure_async(kc.get_shell_msg(
-                        timeout=min(left, 1.0)))
+                        timeout=0 if poller is not None
+                        else min(left, 1.0)))
                 except queue.Empty:
                     if not await ensure_async(self.km.is_alive()):
                         raise DeadKernelError("the kernel died")

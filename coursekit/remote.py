@@ -14,9 +14,14 @@ to their ``update`` as the very object it was.
 
 Nothing in a request is secret: inputs are fresh random arrays and public
 code (:class:`Code`); expected values, references and mistakes stay in
-the grader. Whatever the kernel answers is untrusted: it is size-capped
-(ZeroMQ's message limit, :mod:`coursekit.execute`), parsed without
-evaluating anything, and validated here.
+the grader. A function whose *code* would give an answer away (the wrong
+step of a derivation the student must find by evaluating it) stays in
+the grader too, as :class:`Served`: in the kernel it is a stub, the same
+code for every served function of a signature, that sends its arguments
+back to the grader and returns the grader's answer (see
+:meth:`Student.serve`). Whatever the kernel answers is untrusted: it is
+size-capped (ZeroMQ's message limit, :mod:`coursekit.execute`), parsed
+without evaluating anything, and validated here.
 """
 from __future__ import annotations
 
@@ -26,6 +31,7 @@ import io
 import json
 import math
 import re
+import secrets
 
 import numpy as np
 
@@ -96,6 +102,8 @@ def __coursekit_make_harness__():
             return tuple(items) if x["seq"] == "tuple" else items
         if "dict" in x:
             return {k: dec(v) for k, v in x["dict"]}
+        if "serve" in x:
+            return served(x["serve"], x["as"], list(x["params"]))
         if "ref" in x:
             return refs[x["ref"]]
         if "name" in x or "pin" in x:
@@ -119,6 +127,38 @@ def __coursekit_make_harness__():
 
     def answer(payload):
         return base64.b64encode(json.dumps(payload).encode()).decode()
+
+    ip = get_ipython()
+    makers = {}
+
+    def ask(token, args):
+        # a call of a served function: its arguments go to the grader
+        # (an input request of the execute request being answered), and
+        # what the grader answers comes back as data
+        prompt = SERVE_PREFIX + json.dumps(
+            {"t": token, "args": [enc(a) for a in args]})
+        got = json.loads(base64.b64decode(ip.kernel.raw_input(prompt)))
+        if "error" in got:
+            raise ValueError(got["error"])
+        return dec(got["ok"])
+
+    def served(token, name, params):
+        # one text for every served function of this name and
+        # signature: they differ only in the token
+        if not all(type(p) is str and p.isidentifier()
+                   for p in [name] + params):
+            raise ValueError("malformed served function")
+        key = (name, tuple(params))
+        if key not in makers:       # one code object per signature
+            args = ", ".join(params)
+            src = (f"def _make(_ask, _token):\n"
+                   f"    def {name}({args}):\n"
+                   f"        return _ask(_token, [{args}])\n"
+                   f"    return {name}\n")
+            ns = {}
+            exec(compile(src, "<grader>", "exec"), ns)
+            makers[key] = ns["_make"]
+        return makers[key](ask, token)
 
     def harness(request):
         pins.clear()
@@ -157,6 +197,10 @@ def __coursekit_make_harness__():
 __coursekit_harness__ = __coursekit_make_harness__()
 del __coursekit_make_harness__
 '''
+#: how a served function's call starts its input request (the rest is
+#: JSON: the token and the arguments, encoded as the harness's answers)
+SERVE_PREFIX = "coursekit-served:"
+HARNESS = HARNESS.replace("SERVE_PREFIX", repr(SERVE_PREFIX))
 
 
 class StudentStop(BaseException):
@@ -195,6 +239,28 @@ class Code:
 
     def __init__(self, src: str, define: str | None = None):
         self.src, self.define = src, define
+
+
+class Refused(Exception):
+    """Raised by a served function: its message is what the student's
+    code gets (as a ValueError in the kernel). Any other exception of a
+    served function gets one fixed message, so that how a call fails
+    says nothing about which function was called."""
+
+
+class Served:
+    """A grader-side function handed to the student's code (made by
+    :meth:`Student.serve`). In the kernel it is a stub ``name(*params)``
+    whose code, name, signature and closure are the same for every
+    served function of that signature, but for a random token: what it
+    computes can only be learnt by calling it."""
+
+    def __init__(self, fn, name: str, params):
+        self.fn, self.name, self.params = fn, name, tuple(params)
+        self.token = secrets.token_hex(16)
+
+    def __repr__(self) -> str:
+        return f"<served {self.name}({', '.join(self.params)})>"
 
 
 class Ref:
@@ -355,6 +421,8 @@ def encode(x, depth: int = 0):
         return {"ref": ref}
     if isinstance(x, Code):
         return {"code": x.src, "define": x.define}
+    if isinstance(x, Served):
+        return {"serve": x.token, "as": x.name, "params": list(x.params)}
     if x is None or isinstance(x, (bool, str)):
         return {"v": x}
     if isinstance(x, (int, np.integer)) and not isinstance(x, bool):
@@ -412,6 +480,7 @@ class Student:
         self.timeout = timeout
         self.calls = 0
         self._installed = False
+        self._served: dict = {}      # token -> Served, for this check
         #: grader-side memory shared by the checks of one submission
         #: (e.g. a model trained once, judged by several cells)
         self.memo = {} if memo is None else memo
@@ -421,10 +490,45 @@ class Student:
         """One round trip: the user expression (see ``_call``) answers
         the request, and with the first request of each check first
         (re)installs the harness."""
-        raw = self._execute("", _call(request, not self._installed),
-                            timeout)
+        call = _call(request, not self._installed)
+        if self._served:      # the request may call served functions
+            raw = self._execute("", call, timeout, on_input=self._answer)
+        else:
+            raw = self._execute("", call, timeout)
         self._installed = True
         return raw
+
+    def _answer(self, prompt) -> str:
+        """The grader's answer to a served function's call (an input
+        request of the kernel's): untrusted arguments, read as data."""
+        def reply(payload):
+            return base64.b64encode(json.dumps(payload).encode()).decode()
+        if not isinstance(prompt, str) or \
+                not prompt.startswith(SERVE_PREFIX):
+            return reply({"error": "the grader answers only its own "
+                                   "functions' calls"})
+        text = prompt[len(SERVE_PREFIX):]
+        try:
+            if text.count(",") + text.count("[") + text.count("{") > \
+                    MAX_ITEMS:
+                raise ValueError("too many items")
+            req = json.loads(text)
+            served = self._served[req["t"]]
+            args = [decode(self, a) for a in req["args"]]
+        except (ValueError, TypeError, KeyError, RecursionError):
+            return reply({"error": "the grader could not read this call"})
+        if len(args) != len(served.params):
+            return reply({"error": f"{served.name} takes "
+                                   f"{len(served.params)} arguments"})
+        self.calls += 1
+        try:
+            with np.errstate(all="ignore"):
+                return reply({"ok": encode(served.fn(*args))})
+        except Refused as exc:
+            return reply({"error": str(exc)[:2000]})
+        except Exception:  # noqa: BLE001
+            return reply({"error": f"{served.name} could not be computed "
+                                   f"for these arguments"})
 
     def _request(self, op, target, args=(), kwargs=None, timeout=None):
         req = {"op": op, "target": target,
@@ -485,6 +589,18 @@ class Student:
 
     def value(self, name: str):
         return self._request("get", {"name": name})
+
+    def serve(self, fn, name: str, params) -> Served:
+        """``fn`` (a grader-side function) as a value to pass to the
+        student's code: there, a stub ``name(*params)`` that calls
+        ``fn`` here with its arguments as data (arrays, numbers, lists,
+        dicts; anything else as a :class:`Ref`) and returns ``fn``'s
+        result as data. ``fn`` raises :class:`Refused` to refuse a call
+        (the student's code gets a ValueError with its message). Served
+        functions live as long as this check."""
+        served = Served(fn, name, params)
+        self._served[served.token] = served
+        return served
 
     def function(self, name: str):
         """A handle to the student's ``name``, looked up once per check:

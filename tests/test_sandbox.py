@@ -123,17 +123,32 @@ def test_selfcheck_passes():
 # -- the data-only protocol (no kernel needed) ---------------------------
 class _FakeKernel:
     """Runs the harness in a namespace of this process, as the kernel
-    would (for unit tests of the encoding and the checks' interface)."""
+    would (for unit tests of the encoding and the checks' interface);
+    a served function's call (an input request) is answered by the
+    ``on_input`` of the request under way, as coursekit.execute does."""
 
     def __init__(self, ns):
         self.ns = ns
+        self.on_input = None
 
-    def __call__(self, code, expr, timeout):
+    def _raw_input(self, prompt):
+        if self.on_input is None:       # ipykernel, without allow_stdin
+            raise RuntimeError("raw_input was called, but this frontend "
+                               "does not support input requests.")
+        return self.on_input(prompt)
+
+    def __call__(self, code, expr, timeout, on_input=None):
         import types
-        fake_ip = types.SimpleNamespace(user_ns=self.ns)
+        fake_ip = types.SimpleNamespace(
+            user_ns=self.ns,
+            kernel=types.SimpleNamespace(raw_input=self._raw_input))
         self.ns.setdefault("get_ipython", lambda: fake_ip)
-        exec(code, self.ns)
-        return repr(eval(expr, self.ns)) if expr else None
+        self.on_input = on_input
+        try:
+            exec(code, self.ns)
+            return repr(eval(expr, self.ns)) if expr else None
+        finally:
+            self.on_input = None
 
 
 def test_protocol_round_trips_data_and_keeps_objects_in_the_kernel():
@@ -184,6 +199,59 @@ def test_protocol_reraises_student_errors_and_refuses_code_objects():
     with pytest.raises(grading.Feedback, match="expected a NumPy array"):
         grading.check_array("x", got, 1.0)
     assert isinstance(S.objs(), remote.Ref)   # object arrays stay there
+
+
+def test_served_functions_are_one_stub_whose_values_come_from_here():
+    kept = []
+
+    def look(f, g):
+        """What the kernel can read of two served functions."""
+        kept.append(f)
+        cells = [[type(c.cell_contents) for c in h.__closure__]
+                 for h in (f, g)]
+        same = (f.__code__ is g.__code__ and f.__name__ == g.__name__
+                and f.__qualname__ == g.__qualname__
+                and f.__defaults__ is g.__defaults__ is None
+                and f.__doc__ is g.__doc__ is None
+                and vars(f) == vars(g) == {} and cells[0] == cells[1]
+                and f.__closure__[0].cell_contents
+                is g.__closure__[0].cell_contents
+                and f.__code__.co_filename == "<grader>")
+        return same, f(np.ones(2), 2.0), g(x=np.ones(2), g=2.0)
+
+    ns = {"look": look, "call": lambda f, *a: f(*a)}
+    S = remote.Student(_FakeKernel(ns))
+    right = S.serve(lambda x, g: x * g, "backward", ("x", "g"))
+    wrong = S.serve(lambda x, g: x * g / 2, "backward", ("x", "g"))
+    same, a, b = S.look(right, wrong)
+    assert same and np.array_equal(a, [2, 2]) and np.array_equal(b, [1, 1])
+    # arguments arrive here as data (an object of the kernel's: a handle)
+    got = []
+    probe = S.serve(lambda v: got.append(v) or 0, "f", ("v",))
+    S.call("call", probe, {"a": [1, np.arange(2.0)]})
+    assert got[0]["a"][0] == 1 and np.array_equal(got[0]["a"][1], [0, 1])
+    S.call("call", probe, remote.Code("object()"))
+    assert isinstance(got[1], remote.Ref)
+
+    def refuse(x):
+        raise remote.Refused("x must be an array")
+
+    def crash(x):
+        raise ZeroDivisionError("a detail of this form")
+    with pytest.raises(remote.StudentError, match="x must be an array") \
+            as info:
+        S.call("call", S.serve(refuse, "f", ("x",)), 1)
+    assert info.value.ename == "ValueError"
+    with pytest.raises(remote.StudentError) as info:
+        S.call("call", S.serve(crash, "f", ("x",)), 1)
+    assert "detail" not in info.value.msg
+    assert info.value.msg == "f could not be computed for these arguments"
+    # the kernel's own input requests and stale stubs get nothing
+    import base64
+    import json
+    assert "error" in json.loads(base64.b64decode(S._answer("hello")))
+    with pytest.raises(RuntimeError, match="input requests"):
+        kept[0](np.ones(2), 1.0)    # after the request: no one answers
 
 
 def test_protocol_rejects_malformed_answers():

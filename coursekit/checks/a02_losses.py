@@ -2,17 +2,18 @@
 
 See :mod:`coursekit.judge`. References are PyTorch in float64; the
 student's functions run in the sandboxed kernel, on fresh inputs from
-``rng``. Functions handed to the student's code (the ``f`` of a numerical
-gradient, the steps of a derivation) are built in the kernel from public
-code text: the wrong step of a derivation is written into its code, and no
-name, flag or expected answer is reachable from the objects the student
-receives.
+``rng``. Functions handed to the student's code are built in the kernel
+from public code text (the ``f`` of a numerical gradient, the forward
+functions of a derivation), or, where their code would give the answer
+away (the backward functions of a derivation, one of which may be
+wrong), served from here (``S.serve``): in the kernel every one is the
+same stub, and only the values it returns tell a wrong step.
 """
 import numpy as np
 import torch
 
 from coursekit.judge import hidden, note, show
-from coursekit.remote import Code, RList
+from coursekit.remote import Code, Refused, RList
 from dlopt.grading import Feedback, Mistake, check_array, to_float_array
 
 # scipy is absent too: scipy.optimize.approx_fprime / scipy.differentiate
@@ -428,11 +429,15 @@ def test_numerical_grad(S, rng):
 
 
 # -- 5. find the wrong step -------------------------------------------------
-# Each derivation is built in the kernel from this text; the backward of
-# the wrong step is *written* wrong, so nothing the student's code can read
-# (closures, defaults, globals) names it.
-_STEPS = '''
-def _make():
+# A derivation's forward functions and points are built in the kernel from
+# public text (the same in every derivation); its backward functions stay
+# here, served (coursekit.remote.Student.serve): in the kernel each one is
+# the same stub, and only its values say whether it is right. Each call
+# computes the right and the wrong form of its step and returns one, so
+# a call's time and errors say nothing either; which derivations are
+# wrong, and where, is drawn from ``rng``, in an order of its own.
+_FORWARDS = '''
+def _make(backwards):
     import numpy as np
     X = {X}
     y = np.array({y!r}, dtype=np.int64)
@@ -451,93 +456,154 @@ def _make():
     def loss_fwd(P_):
         return -np.sum(Y * np.log(P_)) / N
 
-    def loss_bwd(P_, g):
-        return {loss_bwd}
-
-    def softmax_bwd(Z_, G):
-        A = softmax(Z_)
-        return {softmax_bwd}
-
     def affine_fwd(W_):
         return X @ W_.T + b
 
-    def affine_bwd(W_, G):
-        return {affine_bwd}
-
-    return [("dL/dP", loss_fwd, loss_bwd, P),
-            ("dP/dZ", softmax, softmax_bwd, Z),
-            ("dZ/dW", affine_fwd, affine_bwd, W)]
-
-
-steps = _make()
+    return [("dL/dP", loss_fwd, backwards[0], P),
+            ("dP/dZ", softmax, backwards[1], Z),
+            ("dZ/dW", affine_fwd, backwards[2], W)]
 '''
-_RIGHT = {"loss_bwd": "g * (-Y / P_) / N",
-          "softmax_bwd": "A * (G - np.sum(G * A, axis=1, keepdims=True))",
-          "affine_bwd": "G.T @ X"}
-_WRONG = {"dL/dP": ("loss_bwd", "g * (P_ - Y) / N"),          # the article
-          "dP/dZ": ("softmax_bwd", "G * A * (1 - A)"),        # as if sigmoid
-          "dZ/dW": ("affine_bwd", "G.T @ X / N")}             # 1/N twice
+NAMES = ["dL/dP", "dP/dZ", "dZ/dW"]
 
 
-def _derivation(X, y, W, b, wrong):
-    code = dict(_RIGHT)
-    if wrong is not None:
-        key, text = _WRONG[wrong]
-        code[key] = text
-    return Code(_STEPS.format(X=_lit(X), y=[int(v) for v in y], W=_lit(W),
-                              b=_lit(b), **code), define="steps")
+def _loss_bwd(d, P_, g):
+    return g * (-d.Y / P_) / d.N
 
 
-def _step_errors(code, seed=0):
-    """Grader side: each step's relative error against centred
-    differences (the same public text, run here)."""
-    ns = {"np": np}
-    exec(compile(code.src, "<steps>", "exec"), ns)
-    r = np.random.default_rng(seed)
-    errs = []
-    for _, forward, backward, x in ns["steps"]:
-        x = np.array(x, dtype=float)
-        out = forward(x.copy())
-        g = 1.0 if np.ndim(out) == 0 else r.normal(size=np.shape(out))
-        num = np.zeros_like(x)
-        for i in np.ndindex(x.shape):
-            old = x[i]
-            x[i] = old + H
-            fp = float(np.sum(g * forward(x)))
-            x[i] = old - H
-            fm = float(np.sum(g * forward(x)))
-            x[i] = old
-            num[i] = (fp - fm) / (2 * H)
-        a = np.asarray(backward(x.copy(), g), dtype=float)
-        errs.append(float(np.max(np.abs(a - num) / np.maximum(
-            1e-8, np.abs(a) + np.abs(num)))) if a.shape == x.shape
-            else np.inf)
-    return errs
+def _loss_bwd_wrong(d, P_, g):
+    return g * (P_ - d.Y) / d.N                 # the article: yhat - y
 
 
-def _checkable_derivation(rng, wrong):
-    """Random data on which the correct steps pass a gradient check with
-    a wide margin and the wrong one fails it clearly (rounding noise can
-    swamp a gradient entry that happens to be nearly zero)."""
+def _softmax_bwd(d, Z_, G):
+    A = _softmax(Z_)
+    return A * (G - np.sum(G * A, axis=1, keepdims=True))
+
+
+def _softmax_bwd_wrong(d, Z_, G):
+    A = _softmax(Z_)
+    return G * A * (1 - A)                      # as if sigmoid
+
+
+def _affine_bwd(d, W_, G):
+    return G.T @ d.X
+
+
+def _affine_bwd_wrong(d, W_, G):
+    return G.T @ d.X / d.N                      # the 1/N counted twice
+
+
+#: each step's backward, (right, wrong): grader side only
+_FORMS = {"dL/dP": (_loss_bwd, _loss_bwd_wrong),
+          "dP/dZ": (_softmax_bwd, _softmax_bwd_wrong),
+          "dZ/dW": (_affine_bwd, _affine_bwd_wrong)}
+
+
+class _Derivation:
+    """One derivation's data, points and forward functions (the same
+    public computation as the kernel's ``_make``)."""
+
+    def __init__(self, X, y, W, b):
+        self.X, self.y, self.W, self.b = X, y, W, b
+        self.N, self.K = X.shape[0], W.shape[0]
+        self.Y = np.eye(self.K)[y]
+        Z = X @ W.T + b
+        self.points = {"dL/dP": _softmax(Z), "dP/dZ": Z, "dZ/dW": W}
+        self.forwards = {
+            "dL/dP": lambda P_: -np.sum(self.Y * np.log(P_)) / self.N,
+            "dP/dZ": _softmax,
+            "dZ/dW": lambda W_: X @ W_.T + b}
+
+    def code(self) -> Code:
+        return Code(_FORWARDS.format(X=_lit(self.X),
+                                     y=[int(v) for v in self.y],
+                                     W=_lit(self.W), b=_lit(self.b)),
+                    define="_make")
+
+    def backward(self, name, wrong: bool):
+        """Step ``name``'s backward(x, g), right or wrong (served)."""
+        x_shape = self.points[name].shape
+        g_shape = np.shape(self.forwards[name](self.points[name]))
+        forms = _FORMS[name]
+        g_means = "an array of the step's output shape" if g_shape else \
+            "a number, for the loss"
+
+        def backward(x, g):
+            x = _served_array(x, x_shape, "x", "an array of the shape of "
+                              "the step's point x")
+            g = _served_array(g, g_shape, "g", g_means)
+            # both forms, whichever is served: the same work every call
+            outs = [np.asarray(f(self, x.copy(), g.copy()), dtype=float)
+                    for f in forms]
+            return outs[1] if wrong else outs[0]
+        return backward
+
+    def step_errors(self, wrong_step, seed):
+        """Each step's relative error against centred differences (as
+        the question defines it), with step ``wrong_step`` wrong."""
+        r = np.random.default_rng(seed)
+        errs = {}
+        for name in NAMES:
+            forward, x = self.forwards[name], np.array(self.points[name])
+            out = forward(x.copy())
+            g = 1.0 if np.ndim(out) == 0 else r.normal(size=np.shape(out))
+            num = np.zeros_like(x)
+            for i in np.ndindex(x.shape):
+                old = x[i]
+                x[i] = old + H
+                fp = float(np.sum(g * forward(x)))
+                x[i] = old - H
+                fm = float(np.sum(g * forward(x)))
+                x[i] = old
+                num[i] = (fp - fm) / (2 * H)
+            a = self.backward(name, name == wrong_step)(x.copy(), g)
+            errs[name] = float(np.max(np.abs(a - num) / np.maximum(
+                1e-8, np.abs(a) + np.abs(num))))
+        return errs
+
+
+def _served_array(v, shape, what, means):
+    """A served backward's argument as a float64 array of ``shape``,
+    refused alike whichever form is served (the student's code gets a
+    ValueError)."""
+    try:
+        a = np.asarray(v)
+        if a.dtype.kind not in "biuf":
+            raise TypeError
+        a = np.array(a, dtype=float)
+    except (TypeError, ValueError):
+        raise Refused(f"backward(x, g): {what} must be {means} "
+                      f"(shape {tuple(shape)})") from None
+    if a.shape != tuple(shape):
+        raise Refused(f"backward(x, g): {what} has shape {a.shape}; it "
+                      f"must be {means} (shape {tuple(shape)})")
+    return a
+
+
+def _checkable_derivation(rng):
+    """Random data on which every correct step passes a gradient check
+    with a wide margin and every wrong form fails it clearly (rounding
+    noise can swamp a gradient entry that happens to be nearly zero):
+    the same draw whichever step is then made wrong."""
     for _ in range(50):
         N, D, K = (int(v) for v in rng.integers(2, 6, size=3))
-        X, y, W, b = _linear_case(rng, N, D, K)
-        code = _derivation(X, y, W, b, wrong)
+        d = _Derivation(*_linear_case(rng, N, D, K))
         ok = True
         for seed in (0, 1):
-            for name, err in zip(NAMES, _step_errors(code, seed)):
-                ok &= err > 1e-3 if name == wrong else err < 1e-7
+            ok &= all(e < 1e-7 for e in d.step_errors(None, seed).values())
+            for name in NAMES:
+                ok &= d.step_errors(name, seed)[name] > 1e-3
         if ok:
             break
-    return code
+    return d
 
 
 # Runs in the kernel (public): grades question 5 on its own, with a
 # correct numerical gradient in place of the student's for the call (as
 # the notebook's visible test does), and puts theirs back afterwards.
 _FAILING_DRIVER = '''
-def run(failing_step, steps):
+def run(failing_step, make, backwards):
     import numpy as np
+    steps = make(backwards)
 
     def numerical_grad(f, x, h=1e-5):
         x = np.array(x, dtype=float)
@@ -566,12 +632,14 @@ def run(failing_step, steps):
         else:
             ns["numerical_grad"] = saved
 '''
-NAMES = ["dL/dP", "dP/dZ", "dZ/dW"]
 
 
-def _check_failing_step(S, fs, steps, expected):
+def _check_failing_step(S, fs, d, expected):
+    backwards = [S.serve(d.backward(name, name == expected), "backward",
+                         ("x", "g")) for name in NAMES]
     try:
-        got = S.run(Code(_FAILING_DRIVER, define="run"), fs, steps)
+        got = S.run(Code(_FAILING_DRIVER, define="run"), fs, d.code(),
+                    backwards)
     except NotImplementedError:
         raise Feedback("failing_step is not implemented yet") from None
     if got is not None and got not in NAMES:
@@ -596,13 +664,22 @@ def _linear_case(rng, N, D, K):
     return X, y, 0.3 * rng.normal(size=(K, D)), 0.3 * rng.normal(size=K)
 
 
+def _hidden_answers(rng):
+    """The wrong step of each hidden derivation: every step and "none"
+    at least once and two more drawn, in a drawn order (the order of
+    the checks, which is public, says nothing)."""
+    options = NAMES + [None]
+    picks = options + [options[int(i)] for i in rng.integers(0, 4, size=2)]
+    return [picks[int(i)] for i in rng.permutation(len(picks))]
+
+
 def test_failing_step(S, rng):
     try:
         fs = S.value("failing_step")
     except Exception:
         raise Feedback("failing_step is not defined") from None
-    _check_failing_step(S, fs, _checkable_derivation(rng, None), None)
+    # the visible case again (a correct derivation), then hidden ones
+    _check_failing_step(S, fs, _checkable_derivation(rng), None)
     with hidden():
-        for wrong in ["dL/dP", "dP/dZ", "dZ/dW", None, "dP/dZ", "dZ/dW"]:
-            _check_failing_step(S, fs, _checkable_derivation(rng, wrong),
-                                wrong)
+        for wrong in _hidden_answers(rng):
+            _check_failing_step(S, fs, _checkable_derivation(rng), wrong)

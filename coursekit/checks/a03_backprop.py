@@ -3,8 +3,9 @@
 See :mod:`coursekit.judge`. References are torch.autograd in float64; the
 student's functions run in the sandboxed kernel on fresh inputs from
 ``rng``. The backward passes handed to the student's
-``find_wrong_gradients`` are built in the kernel from public code text in
-which the mistake is written: nothing they carry names it.
+``find_wrong_gradients`` stay in the grader (``S.serve``): in the kernel
+each one is the same stub, and only the gradients it returns tell a
+mistake.
 """
 import functools
 
@@ -12,7 +13,7 @@ import numpy as np
 import torch
 
 from coursekit.judge import hidden, show
-from coursekit.remote import Code, StudentError
+from coursekit.remote import Refused, StudentError
 from dlopt.grading import Feedback, Mistake, check_array
 
 KERNEL = {"forbid": ["torch", "functorch", "dlopt.mlp", "dlopt.maps",
@@ -75,18 +76,6 @@ def _numeric(X, Y, p, name, h=1e-6):
 def _rel(a, b):
     return float(np.max(np.abs(a - b) / np.maximum(1e-8,
                                                    np.abs(a) + np.abs(b))))
-
-
-def _checkable_case(rng, N, D, M, K):
-    """A random case on which a gradient check of the correct gradients
-    passes with a wide margin (rounding noise in the centred differences
-    swamps gradient entries that happen to be nearly zero)."""
-    for _ in range(50):
-        X, Y, p = _random_case(rng, N, D, M, K)
-        ref = _torch_grads(X, Y, p)
-        if all(_rel(ref[k], _numeric(X, Y, p, k)) < 1e-7 for k in NAMES):
-            break
-    return X, Y, p
 
 
 # -- comparing an answer ----------------------------------------------------
@@ -208,64 +197,109 @@ def test_db1(S, rng):
 
 
 # -- 2. find the wrong gradients ----------------------------------------------
-# A backward pass with its mistake written into the code (public text).
-_BACKWARD = '''
-def backward(X, Y, params, cache):
-    import numpy as np
-    N = X.shape[0]
+# The backward passes handed to find_wrong_gradients stay here, served
+# (coursekit.remote.Student.serve): in the kernel each one is the same
+# stub backward(X, Y, params, cache), and only the gradients it returns
+# tell which are wrong. Each call computes every form below from the
+# arguments it is given (the same work, and the same refusals, whichever
+# form is served) and returns the served one; which pass is handed when
+# is drawn from ``rng``.
+def _forms(X, Y, p, cache):
+    """Every backward pass the check hands out, computed from the
+    student's arguments: name -> gradients (the same key order)."""
+    N, D = X.shape
     A1, Yh = cache["A1"], cache["Y_hat"]
     d2 = (Yh - Y) / N * Yh * (1 - Yh)
-    t1 = @T1@
-    d1 = (d2 @ params["W2"]) * t1
-    return {"W2": @W2@, "b2": @B2@, "W1": @W1@, "b1": d1.sum(axis=0)}
-'''
-_RIGHT = {"@T1@": "1 - A1 ** 2", "@W2@": "d2.T @ A1",
-          "@B2@": "d2.sum(axis=0)", "@W1@": "d1.T @ X"}
-_MISTAKES = {  # name -> (code changed, the parameters it makes wrong)
-    "b2_mean": ({"@B2@": "d2.mean(axis=0)"}, ["b2"]),
-    "W1_extra_1_over_N": ({"@W1@": "d1.T @ X / N"}, ["W1"]),
-    "no_tanh_prime": ({"@T1@": "1.0"}, ["W1", "b1"]),
-    "W2_transposed": ({"@W2@": "A1.T @ d2"}, ["W2"]),
-    "sign_of_delta2": ({"@W2@": "-d2.T @ A1", "@B2@": "-d2.sum(axis=0)"},
+    t1 = 1 - A1 ** 2
+    d1 = (d2 @ p["W2"]) * t1
+
+    def grads(W2=d2.T @ A1, b2=d2.sum(axis=0), W1=d1.T @ X,
+              b1=d1.sum(axis=0)):
+        return {"W2": W2, "b2": b2, "W1": W1, "b1": b1}
+
+    bare = d2 @ p["W2"]                       # tanh'(Z1) left out
+    s2 = Yh * (1 - Yh)                        # the source article's
+    dZ1 = s2.sum(axis=1, keepdims=True) * t1
+    return {
+        None: grads(),
+        "b2_mean": grads(b2=d2.mean(axis=0)),
+        "W1_extra_1_over_N": grads(W1=d1.T @ X / N),
+        "no_tanh_prime": grads(W1=bare.T @ X, b1=bare.sum(axis=0)),
+        "W2_transposed": grads(W2=A1.T @ d2),
+        "sign_of_delta2": grads(W2=-d2.T @ A1, b2=-d2.sum(axis=0)),
+        "published": grads(W2=s2.T @ A1, b2=s2.sum(axis=0),
+                           W1=dZ1.T @ np.ones((N, D)), b1=dZ1.sum(axis=0)),
+    }
+
+
+#: form -> (what it is, the parameters whose gradient it gets wrong)
+_HANDED = {
+    None: ("a correct backward pass (its gradients are "
+           "torch.autograd's)", []),
+    "published": ("the published derivation", NAMES),
+    "b2_mean": ("a backward pass with a hidden mistake", ["b2"]),
+    "W1_extra_1_over_N": ("a backward pass with a hidden mistake", ["W1"]),
+    "no_tanh_prime": ("a backward pass with a hidden mistake",
+                      ["W1", "b1"]),
+    "W2_transposed": ("a backward pass with a hidden mistake", ["W2"]),
+    "sign_of_delta2": ("a backward pass with a hidden mistake",
                        ["W2", "b2"]),
 }
 
-# The source article's derivation (the notebook's locked cell), sent as
-# text: the notebook's own published_backward may have been changed.
-_PUBLISHED = '''
-def published_backward(X, Y, params, cache):
-    import numpy as np
-    N, D = X.shape
-    s2 = cache["Y_hat"] * (1 - cache["Y_hat"])
-    t1 = 1 - cache["A1"] ** 2
-    dZ1 = s2.sum(axis=1, keepdims=True) * t1
-    return {"W2": s2.T @ cache["A1"],
-            "b2": s2.sum(axis=0),
-            "W1": dZ1.T @ np.ones((N, D)),
-            "b1": dZ1.sum(axis=0)}
-'''
+
+def _served_backward(form, N, D, M, K):
+    """backward(X, Y, params, cache) computing ``form`` (served), for
+    arguments of the case's shapes (X of shape (N, D), W1 (M, D), ...)."""
+    def backward(X, Y, params, cache):
+        X = _served_array(X, (N, D), "X")
+        Y = _served_array(Y, (N, K), "Y")
+        p = _served_dict(params, "params", NAMES)
+        p = {"W1": _served_array(p["W1"], (M, D), "params['W1']"),
+             "b1": _served_array(p["b1"], (M,), "params['b1']"),
+             "W2": _served_array(p["W2"], (K, M), "params['W2']"),
+             "b2": _served_array(p["b2"], (K,), "params['b2']")}
+        c = _served_dict(cache, "cache", ["A1", "Y_hat"])
+        c = {"A1": _served_array(c["A1"], (N, M), "cache['A1']"),
+             "Y_hat": _served_array(c["Y_hat"], (N, K), "cache['Y_hat']")}
+        # every form, whichever is served: the same work every call
+        forms = _forms(X, Y, p, c)
+        return {k: np.asarray(v, dtype=float)
+                for k, v in forms[form].items()}
+    return backward
 
 
-def _backward_code(mistake):
-    src = _BACKWARD
-    code = dict(_RIGHT)
-    if mistake is not None:
-        code.update(_MISTAKES[mistake][0])
-    for k, v in code.items():
-        src = src.replace(k, v)
-    return Code(src, define="backward")
+def _served_dict(v, what, keys):
+    if not isinstance(v, dict) or not set(keys) <= set(v):
+        raise Refused(f"backward(X, Y, params, cache): {what} must be a "
+                      f"dict with the keys {keys}")
+    return v
 
 
-def _constant_backward(grads):
-    """A backward pass returning fixed arrays (torch.autograd's)."""
-    items = ", ".join(f"{k!r}: np.array({np.asarray(v).tolist()!r})"
-                      for k, v in grads.items())
-    return Code(f"lambda X, Y, params, cache: {{{items}}}")
-
-
-def _check_find(S, backward_fn, X, Y, params, expected, what):
+def _served_array(v, shape, what):
+    """An argument as a float64 array of ``shape``, refused alike
+    whichever form is served."""
     try:
-        got = S.find_wrong_gradients(backward_fn, X, Y, params)
+        a = np.asarray(v)
+        if a.dtype.kind not in "biuf":
+            raise TypeError
+        a = np.array(a, dtype=float)
+    except (TypeError, ValueError):
+        a = None
+    if a is None or a.shape != shape:
+        raise Refused(f"backward(X, Y, params, cache): {what} must be an "
+                      f"array of numbers of shape {shape}"
+                      + ("" if a is None else f", not {a.shape}"))
+    return a
+
+
+def _check_find(S, rng, form):
+    X, Y, p = _checkable_case(rng)
+    what, expected = _HANDED[form]
+    (N, D), (M, K) = X.shape, (p["W1"].shape[0], p["W2"].shape[0])
+    backward_fn = S.serve(_served_backward(form, N, D, M, K), "backward",
+                          ("X", "Y", "params", "cache"))
+    try:
+        got = S.find_wrong_gradients(backward_fn, X, Y, p)
     except NotImplementedError:
         raise Feedback("find_wrong_gradients is not implemented yet") \
             from None
@@ -280,23 +314,42 @@ def _check_find(S, backward_fn, X, Y, params, expected, what):
     got = list(got)
     if sorted(got) != got:
         raise Feedback(f"return the names sorted, got {got!r}")
-    if got != expected:
+    if got != sorted(expected):
         raise Feedback(f"find_wrong_gradients returned {got} for {what}; "
-                       f"the wrong gradients there are {expected}")
+                       f"the wrong gradients there are {sorted(expected)}")
+
+
+def _checkable_case(rng):
+    """A random case on which a gradient check passes every correct
+    gradient with a wide margin and fails every wrong one of every form
+    clearly: the same draw whichever form is then handed out."""
+    for _ in range(50):
+        N, D, M, K = (int(rng.integers(lo, hi)) for lo, hi in
+                      ((4, 8), (2, 6), (2, 6), (1, 4)))
+        X, Y, p = _random_case(rng, N, D, M, K)
+        num = {k: _numeric(X, Y, p, k) for k in NAMES}
+        _, cache = _forward(X, p)
+        ok = True
+        for form, (_, wrong) in _HANDED.items():
+            g = _forms(X, Y, p, cache)[form]
+            for k in NAMES:
+                if g[k].shape != num[k].shape:
+                    ok &= k in wrong
+                elif k in wrong:
+                    ok &= _rel(g[k], num[k]) > 1e-3
+                else:
+                    ok &= _rel(g[k], num[k]) < 1e-7
+        if ok:
+            break
+    return X, Y, p
 
 
 def test_find_wrong_gradients(S, rng):
-    X, Y, p = _checkable_case(rng, 5, 3, 4, 2)
-    _check_find(S, _constant_backward(_torch_grads(X, Y, p)), X, Y, p, [],
-                "gradients computed by torch.autograd, which are correct")
+    # a correct pass first (as the visible test), then the hidden ones:
+    # the published derivation, each mistake and a correct pass, in a
+    # drawn order (the order of the checks, which is public, says nothing)
+    _check_find(S, rng, None)
+    hidden_forms = [f for f in _HANDED if f is not None] + [None]
     with hidden():
-        _check_find(S, Code(_PUBLISHED, define="published_backward"),
-                    *_checkable_case(rng, 6, 3, 4, 2),
-                    ["W1", "W2", "b1", "b2"], "the published derivation")
-        for mistake in ["b2_mean", "W1_extra_1_over_N", "no_tanh_prime",
-                        "W2_transposed", None, "sign_of_delta2"]:
-            expected = sorted(_MISTAKES[mistake][1]) if mistake else []
-            _check_find(S, _backward_code(mistake),
-                        *_checkable_case(rng, 5, 4, 3, 2), expected,
-                        "a backward pass with a hidden mistake" if expected
-                        else "a correct backward pass")
+        for i in rng.permutation(len(hidden_forms)):
+            _check_find(S, rng, hidden_forms[int(i)])

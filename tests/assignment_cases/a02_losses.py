@@ -166,12 +166,17 @@ STUDENTS = {
         "edit": {"failing_step": [(
             "    for name, forward, backward, x in steps:",
             "    for name, forward, backward, x in steps[:1]:")]},
-        "messages": {"test_failing_step": "the wrong step is 'dP/dZ'"},
+        # the first hidden derivation wrong after its first step fails
+        # it (the order is drawn)
+        "messages": {"test_failing_step": "returned None, but in this "
+                                          "derivation the wrong step is "
+                                          "'d"},
     },
     "failing_step_reads_the_closures": {
         # A hostile answer: look for the name of the wrong step in what the
         # step functions carry (the notebook's make_derivation keeps it in
-        # a closure). The graded derivations carry no such thing.
+        # a closure). The graded derivations' backward functions are
+        # served stubs, whose closure holds a random token.
         "edit": {"failing_step": (
             "def failing_step(steps, tol=1e-5):\n"
             "    names = [s[0] for s in steps]\n"

@@ -69,8 +69,11 @@ STUDENTS = {
         "edit": {"find_wrong_gradients": [
             ("    for name in sorted(params):",
              "    for name in ['W1', 'W2']:")]},
-        "messages": {"test_find_wrong_gradients": "the published "
-                                                  "derivation"},
+        # fails where a bias gradient is wrong (the published derivation,
+        # b2_mean, no_tanh_prime, sign_of_delta2: whichever the drawn
+        # order hands first)
+        "messages": {"test_find_wrong_gradients": "the wrong gradients "
+                                                  "there are"},
     },
     "backward_in_float32": {
         "edit": {"backward": [("    N = X.shape[0]\n", """    N = X.shape[0]
@@ -112,7 +115,9 @@ STUDENTS = {
     },
     "find_reads_the_closure": {
         # A hostile answer: read the mistake's name from the backward
-        # function's closure (where the old hidden tests kept it).
+        # function's closure (where the old hidden tests kept it). The
+        # graded backward is a served stub: its closure holds a random
+        # token, so this answers [] to every pass.
         "edit": {"find_wrong_gradients": (
             "def find_wrong_gradients(backward_fn, X, Y, params):\n"
             "    known = {'b2_mean': ['b2'], 'W1_extra_1_over_N': ['W1'],\n"
@@ -126,6 +131,7 @@ STUDENTS = {
             "'published_backward':\n"
             "        return ['W1', 'W2', 'b1', 'b2']\n"
             "    return []\n")},
-        "messages": {"test_find_wrong_gradients": "with a hidden mistake"},
+        "messages": {"test_find_wrong_gradients": "find_wrong_gradients "
+                                                  "returned [] for"},
     },
 }

@@ -19,6 +19,9 @@ function ``fname`` that the next test cell, ``test``, checks):
   dlopt modules the assignment forbids;
 * feedback: ``In``/``Out``/``%history`` printed from an answer cell and an
   added cell, and nbgrader's markers inside an answer cell;
+* (a02, a03) the wrong step of a derivation found without evaluating
+  what the answer is handed: bytecode fingerprints, names, the checks'
+  public order (``ASSIGNMENT_CASES``);
 * (``full=True``, one assignment: the defences below are the sandbox's,
   the same for every assignment) the cross-student daemon and its victim,
   nbgrader's markers, a display updated into the verdict, symbolic links
@@ -667,3 +670,207 @@ def a06_cases(release, sol, pts, nb_of) -> dict:
 # Cases of one assignment (its own answers and limits).
 ASSIGNMENT_CASES = {"a05_regularization": a05_cases,
                     "a06_practice": a06_cases}
+
+
+# -- a02 / a03: the wrong step told from what the callables *are* -------
+# failing_step (a02) and find_wrong_gradients (a03) are handed the steps
+# of a derivation / a backward pass, one of which may be wrong, and must
+# find it with a gradient check. These answers never evaluate what they
+# are given: they read it (bytecode, names, closures, the order of the
+# checks). Whatever comes from the notebook's own cells (its
+# make_derivation, published_backward) gets the honest answer, so the
+# notebook runs as a careful cheater's would.
+def _from_notebook(fn) -> str:
+    return ("    co = getattr({fn}, '__code__', None)\n"
+            "    if co is not None and ('ipykernel' in co.co_filename or\n"
+            "                           co.co_filename.startswith("
+            "'<ipython')):\n").format(fn=fn)
+
+
+A02_FINGERPRINT = '''
+_ck_first = {}
+
+
+def failing_step(steps, tol=1e-5):
+    """Each backward compared with the same step of the first
+    derivation from the same place (the grader's first one is the
+    visible, correct one): a different one is the wrong step."""
+    import types
+
+    def code_print(co):
+        return (co.co_code, co.co_names, co.co_varnames, co.co_freevars,
+                tuple(code_print(k) if isinstance(k, types.CodeType)
+                      else repr(k) for k in co.co_consts))
+
+    def fingerprint(fn):
+        co = getattr(fn, "__code__", None)
+        if not isinstance(co, types.CodeType):
+            return (type(fn).__qualname__, repr(fn))
+        cells = tuple(type(c.cell_contents).__qualname__
+                      for c in (fn.__closure__ or ()))
+        return (code_print(co), cells, fn.__qualname__, fn.__doc__,
+                repr(fn.__defaults__), sorted(vars(fn)))
+
+''' + _from_notebook("steps[0][2]") + '''\
+        return _honest_failing_step(steps, tol)
+    found = None
+    for name, forward, backward, x in steps:
+        co = getattr(backward, "__code__", None)
+        key = (name, getattr(co, "co_filename", None),
+               getattr(co, "co_firstlineno", None))
+        seen = _ck_first.setdefault(key, fingerprint(backward))
+        if found is None and fingerprint(backward) != seen:
+            found = name
+    return found
+'''
+
+A02_COUNTS = '''
+_ck_calls = [0]
+
+
+def failing_step(steps, tol=1e-5):
+    """The graded derivations come in the order the public checks
+    (coursekit/checks/a02_losses.py) make them."""
+''' + _from_notebook("steps[0][2]") + '''\
+        return _honest_failing_step(steps, tol)
+    order = [None, "dL/dP", "dP/dZ", "dZ/dW", None, "dP/dZ", "dZ/dW"]
+    _ck_calls[0] += 1
+    return order[(_ck_calls[0] - 1) % len(order)]
+'''
+
+A03_READS_CODE = '''
+def find_wrong_gradients(backward_fn, X, Y, params):
+    """Never calls backward_fn: reads the mistake from its bytecode."""
+    import dis
+''' + _from_notebook("backward_fn") + '''\
+        return _honest_find(backward_fn, X, Y, params)
+    if co is None or co.co_name == "<lambda>":
+        return []                     # constant gradients: torch's
+    if co.co_name == "published_backward" or "ones" in co.co_names:
+        return ["W1", "W2", "b1", "b2"]
+    ops = list(dis.get_instructions(co))
+    if "mean" in co.co_names:
+        return ["b2"]
+    if any(i.opname == "UNARY_NEGATIVE" for i in ops):
+        return ["W2", "b2"]
+    if 2 not in co.co_consts:         # t1 = 1.0: no A1 ** 2
+        return ["W1", "b1"]
+    if sum(i.opname == "BINARY_OP" and i.argrepr == "/" for i in ops) > 1:
+        return ["W1"]
+    for a, b in zip(ops, ops[1:]):
+        if a.argval == "A1" and b.opname == "LOAD_ATTR" and b.argval == "T":
+            return ["W2"]
+    return []
+'''
+
+A03_COUNTS = '''
+_ck_calls = [0]
+
+
+def find_wrong_gradients(backward_fn, X, Y, params):
+    """The graded backward passes come in the order the public checks
+    (coursekit/checks/a03_backprop.py) make them."""
+''' + _from_notebook("backward_fn") + '''\
+        return _honest_find(backward_fn, X, Y, params)
+    order = [[], ["W1", "W2", "b1", "b2"], ["b2"], ["W1"], ["W1", "b1"],
+             ["W2"], [], ["W2", "b2"]]
+    _ck_calls[0] += 1
+    return order[(_ck_calls[0] - 1) % len(order)]
+'''
+
+# Honest controls that use what they are given differently from the
+# solution: full marks.
+A02_HONEST = '''
+def failing_step(steps, tol=1e-5):
+    """Each step checked with two random output gradients, with a
+    numerical gradient of its own (a different h)."""
+    draw = np.random.default_rng(12345)
+    for name, forward, backward, x in steps:
+        x = np.array(x, dtype=float)
+        out = forward(x.copy())
+        for _ in range(2):
+            g = draw.normal(size=np.shape(out)) if np.ndim(out) else 1.0
+            num = np.zeros_like(x)
+            for i in np.ndindex(x.shape):
+                e = np.zeros_like(x)
+                e[i] = 1e-6
+                num[i] = (np.sum(g * forward(x + e))
+                          - np.sum(g * forward(x - e))) / 2e-6
+            a = np.asarray(backward(x.copy(), g), dtype=float)
+            if a.shape != x.shape or np.max(np.abs(a - num) / np.maximum(
+                    1e-8, np.abs(a) + np.abs(num))) > tol:
+                return name
+    return None
+'''
+
+A03_HONEST = '''
+def find_wrong_gradients(backward_fn, X, Y, params):
+    """Its own central differences, backward_fn called with keywords."""
+    _, cache = forward(X, params)
+    grads = backward_fn(X=X, Y=Y, params=params, cache=cache)
+    wrong = []
+    for name in sorted(params):
+        g = np.asarray(grads[name], dtype=float)
+        p = {k: np.array(v, dtype=float) for k, v in params.items()}
+        num = np.zeros_like(p[name])
+        for i in np.ndindex(num.shape):
+            old = p[name][i]
+            p[name][i] = old + 1e-6
+            fp = loss(X, Y, p)
+            p[name][i] = old - 1e-6
+            fm = loss(X, Y, p)
+            p[name][i] = old
+            num[i] = (fp - fm) / 2e-6
+        if g.shape != num.shape or np.max(np.abs(g - num) / np.maximum(
+                1e-8, np.abs(g) + np.abs(num))) > 1e-5:
+            wrong.append(name)
+    return wrong
+'''
+
+
+def a02_cases(release, sol, pts, nb_of) -> dict:
+    total = sum(pts.values())
+    honest = sol["failing_step"].replace("def failing_step(",
+                                         "def _honest_failing_step(")
+    assert honest != sol["failing_step"], "a02's solution changed: update"
+    lost = total - pts["test_failing_step"]
+    return {
+        "a02_fingerprints_steps": dict(
+            make=nb_of(dict(sol, failing_step=honest + A02_FINGERPRINT)),
+            score=lost, messages={"test_failing_step": "failing_step "
+                                                       "returned"}),
+        "a02_counts_checks": dict(
+            make=nb_of(dict(sol, failing_step=honest + A02_COUNTS)),
+            score=lost, messages={"test_failing_step": "failing_step "
+                                                       "returned"}),
+        "a02_honest_two_draws": dict(
+            make=nb_of(dict(sol, failing_step=A02_HONEST)),
+            score=total, messages={}),
+    }
+
+
+def a03_cases(release, sol, pts, nb_of) -> dict:
+    total = sum(pts.values())
+    honest = sol["find_wrong_gradients"].replace(
+        "def find_wrong_gradients(", "def _honest_find(")
+    assert honest != sol["find_wrong_gradients"], \
+        "a03's solution changed: update"
+    lost = total - pts["test_find_wrong_gradients"]
+    return {
+        "a03_reads_backward_code": dict(
+            make=nb_of(dict(sol, find_wrong_gradients=honest
+                            + A03_READS_CODE)),
+            score=lost, messages={"test_find_wrong_gradients":
+                                  "find_wrong_gradients returned"}),
+        "a03_counts_checks": dict(
+            make=nb_of(dict(sol, find_wrong_gradients=honest + A03_COUNTS)),
+            score=lost, messages={"test_find_wrong_gradients":
+                                  "find_wrong_gradients returned"}),
+        "a03_honest_keywords": dict(
+            make=nb_of(dict(sol, find_wrong_gradients=A03_HONEST)),
+            score=total, messages={}),
+    }
+
+
+ASSIGNMENT_CASES.update({"a02_losses": a02_cases,
+                         "a03_backprop": a03_cases})
