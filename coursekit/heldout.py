@@ -381,24 +381,40 @@ def to_counts(X, y, where: str) -> tuple[np.ndarray, np.ndarray]:
 def reference_accuracy(counts, labels, seed: int = 0) -> dict:
     """What the thresholds were calibrated on, measured on these digits:
     the reference solution (the notebook's, on its training digits) and
-    the named mistake "plain SGD with lr 0.01"
-    (tests/assignment_cases/a06_practice.py)."""
+    the named mistake "small learning rate" (``MISTAKE_OPTIMIZER`` in its
+    place, tests/assignment_cases/a06_practice.py)."""
     from coursekit.checks import a06_practice as ck
-    from dlopt import optim
     X, y = counts / 16.0, labels
     Xd, yd = ck.dev_digits()
     out = {}
-    for name, opt in (("solution", optim.adam(3e-3)),
-                      ("small_learning_rate", optim.sgd(0.01))):
-        predict = reference_classifier(Xd, yd, opt, seed=seed)
+    for name, text in (("solution", SOLUTION_OPTIMIZER),
+                       ("small_learning_rate", MISTAKE_OPTIMIZER)):
+        predict = reference_classifier(Xd, yd, make_optimizer(text),
+                                       seed=seed)
         out[name] = float(np.mean(predict(X) == y))
     return out
 
 
-# The solution's optimizer, as its answer cell writes it: replaced by the
-# optimizer under test (tests/assignment_cases/a06_practice.py edits the
-# same text for its "small learning rate" student).
-SOLUTION_OPTIMIZER = "optim.adam(3e-3)"
+# The solution's optimizer, as its answer cell writes it (10 epochs of
+# Adam): replaced by the optimizer under test. The named mistake "small
+# learning rate" is plain SGD with a step too small for those 10 epochs:
+# tests/assignment_cases/a06_practice.py edits SOLUTION_OPTIMIZER into
+# MISTAKE_OPTIMIZER in the same text (tests/test_a06_heldout.py checks
+# that they agree).
+SOLUTION_OPTIMIZER = "optim.adam(5e-3)"
+MISTAKE_OPTIMIZER = "optim.sgd(0.03)"
+
+
+def make_optimizer(text: str):
+    """``"optim.sgd(0.03)"`` (a dlopt optimizer and its learning rate, as
+    the answer cell writes it) -> that optimizer."""
+    import re
+
+    from dlopt import optim
+    m = re.fullmatch(r"optim\.(\w+)\(([0-9.e+-]+)\)", text)
+    if m is None:
+        raise ValueError(f"not optim.<name>(<learning rate>): {text!r}")
+    return getattr(optim, m[1])(float(m[2]))
 
 
 def reference_classifier(X, y, optimizer, seed: int = 0):
@@ -490,7 +506,8 @@ def make(out, src=None, labels=None, public=False, jitter_digits=False,
     top, mid = th["test_heldout_71"], th["test_heldout_62"]
     sd = float(np.sqrt(0.25 / min(ck.N_HELD, len(labels_))))
     log(f"reference solution: accuracy {acc['solution']:.3f}; the named "
-        f"mistake plain SGD lr 0.01: {acc['small_learning_rate']:.3f} "
+        f"mistake {MISTAKE_OPTIMIZER} (plain SGD, learning rate too "
+        f"small): {acc['small_learning_rate']:.3f} "
         f"(thresholds {', '.join(f'{v:.2f}' for v in th.values())}; "
         f"sampling noise +-{sd:.3f})")
     if acc["solution"] - top < 3 * sd:

@@ -108,23 +108,45 @@ def test_missing_package_names_make_assets(tmp_path, monkeypatch):
 
 def _mlp(X, y, optimizer, seed=0):
     """The notebook's solution (its optimizer replaced): predict."""
-    return hd.reference_classifier(X, y, optimizer, seed=seed)
+    return hd.reference_classifier(X, y, hd.make_optimizer(optimizer),
+                                   seed=seed)
+
+
+def test_the_calibration_trains_the_solution_and_the_named_mistake():
+    """coursekit.heldout calibrates on the notebook's own answer cell
+    (SOLUTION_OPTIMIZER is in it) and on the simulated student "small
+    learning rate", whose edit is SOLUTION_OPTIMIZER -> MISTAKE_OPTIMIZER
+    (so the thresholds, the grader's calibration and the tests judge the
+    same two classifiers)."""
+    from assignment_cases.a06_practice import STUDENTS
+
+    from coursekit import simulate
+    nb = pipeline.REPO / "solutions" / "a06_practice" / "a06_practice.ipynb"
+    src = simulate.solution_answers(nb)["train_classifier"]
+    assert src.count(hd.SOLUTION_OPTIMIZER) == 1
+    assert "epochs=10," in src
+    assert STUDENTS["small_learning_rate"]["edit"] == {
+        "train_classifier": [(hd.SOLUTION_OPTIMIZER, hd.MISTAKE_OPTIMIZER)]}
+    for text in (hd.SOLUTION_OPTIMIZER, hd.MISTAKE_OPTIMIZER):
+        assert callable(hd.make_optimizer(text).update)
+    with pytest.raises(ValueError, match="not optim"):
+        hd.make_optimizer("__import__('os')")
 
 
 @pytest.mark.slow
 def test_thresholds_separate_the_solution_from_the_named_mistakes(heldout):
-    """The notebook's numbers: the solution scores about 0.98 on the
-    scikit-learn digits outside X_dev and about 0.75 on the held-out
-    MNIST digits; plain SGD with lr 0.01 (a named mistake) lands between
-    the middle and the top threshold. Margins are in units of the
-    sampling noise of 4,000 of the 10,000 digits."""
-    from dlopt import optim
+    """The notebook's numbers: the solution (10 epochs of Adam) scores
+    about 0.98 on the scikit-learn digits outside X_dev and about 0.75 on
+    the held-out MNIST digits; plain SGD with lr 0.03 for those 10 epochs
+    (a named mistake) lands between the middle and the top threshold.
+    Margins are in units of the sampling noise of 4,000 of the 10,000
+    digits."""
     X, y = heldout
     Xd, yd = ck.dev_digits()
     low, mid, top = (ck.THRESHOLDS[k] for k in
                      ("test_heldout_50", "test_heldout_62",
                       "test_heldout_71"))
-    sol = _mlp(Xd, yd, optim.adam(3e-3), seed=ck.TRAIN_SEED)
+    sol = _mlp(Xd, yd, hd.SOLUTION_OPTIMIZER, seed=ck.TRAIN_SEED)
     digits = load_digits()
     rest = np.random.default_rng(ck.SPLIT_SEED).permutation(
         len(digits.target))[ck.N_DEV:]
@@ -132,7 +154,7 @@ def test_thresholds_separate_the_solution_from_the_named_mistakes(heldout):
                            == digits.target[rest])
     assert same_writers > 0.96
     acc = float(np.mean(sol(X) == y))
-    sgd = float(np.mean(_mlp(Xd, yd, optim.sgd(0.01),
+    sgd = float(np.mean(_mlp(Xd, yd, hd.MISTAKE_OPTIMIZER,
                              seed=ck.TRAIN_SEED)(X) == y))
     sd = np.sqrt(0.25 / ck.N_HELD * (1 - ck.N_HELD / len(y)))
     assert 0.72 < acc < 0.80, acc                  # "about 0.75"
@@ -377,7 +399,6 @@ def test_jittered_public_digits_defeat_an_exact_table_not_nearest_match(
     solution from the named mistake with the same margins, but a
     notebook that embeds the public digits and takes the nearest one
     still finds the label: only truly private digits stop that."""
-    from dlopt import optim
     out = tmp_path / "held.npz"
     assert hd.make(out, public=True, jitter_digits=True, n=6000, seed=2026,
                    calibrate=False, log=lambda _: None) == 0
@@ -398,8 +419,8 @@ def test_jittered_public_digits_defeat_an_exact_table_not_nearest_match(
     low, mid, top = (ck.THRESHOLDS[k] for k in
                      ("test_heldout_50", "test_heldout_62",
                       "test_heldout_71"))
-    acc = float(np.mean(_mlp(Xd, yd, optim.adam(3e-3))(X) == y))
-    sgd = float(np.mean(_mlp(Xd, yd, optim.sgd(0.01))(X) == y))
+    acc = float(np.mean(_mlp(Xd, yd, hd.SOLUTION_OPTIMIZER)(X) == y))
+    sgd = float(np.mean(_mlp(Xd, yd, hd.MISTAKE_OPTIMIZER)(X) == y))
     sd = np.sqrt(0.25 / ck.N_HELD * (1 - ck.N_HELD / len(y)))
     assert acc - top > 5 * sd, (acc, top)
     assert top - sgd > 5 * sd and sgd - mid > 5 * sd, (sgd, mid, top)
