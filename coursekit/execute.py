@@ -226,8 +226,9 @@ class SandboxKernelManager(AsyncKernelManager):
 
 def _timing(kind: str, label: str, seconds: float) -> None:
     """With ``COURSEKIT_TIMING=<file>`` (the grader's environment, never
-    the kernel's), append ``kind label seconds`` for every cell run and
-    every check: where an assignment's grading time goes."""
+    the kernel's), append ``kind label seconds`` for the kernel's start,
+    every cell run, every check and every request of a check (labelled
+    by its size): where an assignment's grading time goes."""
     path = os.environ.get("COURSEKIT_TIMING")
     if path:
         with open(path, "a") as f:
@@ -406,8 +407,11 @@ class SandboxedExecute(Execute):
                 if msg["parent_header"].get("msg_id") == msg_id:
                     return msg["content"]
 
+        started = time.monotonic()
         try:
             content = run_sync(go)()
+            _timing("request", f"{len(expr or '')}B",
+                    time.monotonic() - started)
         except DeadKernelError:
             self._dead = "not run: the kernel died during a check."
             raise StudentStop("the kernel died while the grader was "
