@@ -650,7 +650,36 @@ def a06_cases(release, sol, pts, nb_of) -> dict:
     def startup_nb():
         nb = fill(release, dict(sol, train_classifier=startup))
         return ("nb", nb, {}, dict(at_start, **{"_train.py": slow}))
+    # The same pretraining, with the grader's watch of run_training made
+    # to fail: the harness reports a NotImplementedError when it names
+    # the type of the notebook's predict (once), which the watch did not
+    # catch; the graded cells then trained again, timing only that call
+    # (train_classifier returns at once): 6/6.
+    hook_fails = pretrain.replace(
+        "_pre = _slow_train(", "_pre = _Pred(_slow_train(").replace(
+        "seed=0)\n\n\ndef", "seed=0))\n\n\ndef")
+    hook_fails = hook_fails.replace("\n\n_pre = ", UNNAMED_TYPE + "\n_pre = ",
+                                    1)
+    assert hook_fails.count("_Pred(") == 2, "a06_pretrained changed: update"
+    # A training the held-out prediction waits for: predict answers the
+    # 20 training digits (and the notebook's X_dev) at once and waits for
+    # a training thread only on other digits. The cells before
+    # run_training take 16.5 s of the notebook's clock (so the first
+    # prediction is within the limit) and the thread ends 20.6 s after
+    # the first cell (under the 5 s call limit of the hostile run): the
+    # notebook took longer than 20 s, but only the first prediction's
+    # wait was counted (6/6).
+    lazy = slow + LAZY_THREAD
+
+    def clock_cells(nb):
+        more_sleep_until(nb, 16.5)
     return {
+        "a06_hook_fails": dict(
+            make=nb_of(dict(sol, train_classifier=hook_fails), more_sleep),
+            score=0.0, messages={}),
+        "a06_trains_at_heldout": dict(
+            make=nb_of(dict(sol, train_classifier=lazy), clock_cells),
+            score=0.0, messages={"test_heldout_50": "training took"}),
         # training done by files that would run as the kernel starts
         "a06_trains_at_kernel_start": dict(make=startup_nb, score=0.0,
                                            messages={}),
@@ -665,6 +694,73 @@ def a06_cases(release, sol, pts, nb_of) -> dict:
             score=float(pts["test_predict_interface"]),
             messages={"test_heldout_50": "chance level"}),
     }
+
+
+# a06: a class whose type cannot be named once (its metaclass's
+# ``__module__`` raises NotImplementedError the first time it is read: by
+# the harness, when the grader fetches ``predict`` after run_training).
+UNNAMED_TYPE = '''
+
+class _Unnamed(type):
+    _n = [0]
+
+    @property
+    def __module__(cls):
+        _Unnamed._n[0] += 1
+        if _Unnamed._n[0] == 1:
+            raise NotImplementedError("not now")
+        return "__main__"
+
+
+class _Pred(metaclass=_Unnamed):
+    def __init__(self, f):
+        self.f = f
+
+    def __call__(self, X):
+        return self.f(X)
+'''
+
+# a06: train_classifier starts a thread and returns; predict waits for it
+# only on digits other than the 20 training ones and X_dev. The thread
+# trains, then holds its result until 20.6 s after the notebook's first
+# cell (``_T0``, set by ``more_sleep_until``).
+LAZY_THREAD = '''
+
+import threading as _threading
+
+
+def train_classifier(X, y, seed=0):
+    X, y, box = X.copy(), y.copy(), {}
+
+    def work():
+        box["p"] = _slow_train(X, y, seed)
+        time.sleep(max(0.0, _T0 + 20.6 - time.monotonic()))
+    thread = _threading.Thread(target=work, daemon=True)
+    thread.start()
+
+    def predict(X_new):
+        if len(X_new) <= len(X):       # the first prediction, X_dev
+            return np.zeros(len(X_new), dtype=np.int64)
+        thread.join()
+        return box["p"](X_new)
+    return predict
+'''
+
+
+def more_sleep_until(nb, seconds, cells=5):
+    """An edit: a first cell that notes the notebook's clock (``_T0``)
+    and, before the answer cell, cells of at most 4.5 s each (the
+    hostile run's cell limit is 5 s) that sleep until ``seconds`` have
+    passed since it."""
+    import nbformat
+    nb.cells.insert(0, nbformat.v4.new_code_cell(
+        "import time\n_T0 = time.monotonic()"))
+    i = next(k for k, c in enumerate(nb.cells)
+             if nbmeta.grade_id(c) == "train_classifier")
+    for _ in range(cells):
+        nb.cells.insert(i, nbformat.v4.new_code_cell(
+            f"time.sleep(max(0.0, min(4.5, {seconds} - (time.monotonic() "
+            f"- _T0))))"))
 
 
 # Cases of one assignment (its own answers and limits).
