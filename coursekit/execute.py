@@ -197,6 +197,7 @@ class SandboxKernelManager(AsyncKernelManager):
         kw["kernel_name"] = KERNEL_NAME
         super().__init__(**kw)
         self._private = tempfile.mkdtemp(prefix="ck-kernel-")
+        self._small = _small_tmpfs(self._private)
         self.transport = "ipc"
         self.connection_file = os.path.join(self._private, "kernel.json")
         self.ip = os.path.join(self._private, "k")
@@ -221,7 +222,32 @@ class SandboxKernelManager(AsyncKernelManager):
     async def cleanup_resources(self, restart: bool = False) -> None:
         await KernelManager._async_cleanup_resources(self, restart)
         if not restart:
+            if self._small:
+                _unmount(self._private)
+                self._small = False
             shutil.rmtree(self._private, ignore_errors=True)
+
+
+# The connection folder is the one folder of the grader's disk the kernel
+# can write (it binds its sockets there): as root it is a tmpfs of its
+# own, so a kernel cannot fill the grading machine's disk through it (600
+# MB written in 60 MB files, each under the file-size limit, measured).
+CONNECTION_DIR_LIMIT = "size=1m,nr_inodes=64,mode=0700"
+
+
+def _small_tmpfs(path: str) -> bool:
+    if os.geteuid() != 0 or not sys.platform.startswith("linux"):
+        return False            # development: no mounts without root
+    from coursekit.sandbox import MS_NODEV, MS_NOEXEC, MS_NOSUID, _mount
+    _mount("ck-kernel", path, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+           CONNECTION_DIR_LIMIT)
+    return True
+
+
+def _unmount(path: str) -> None:
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.umount2(path.encode(), 2)      # MNT_DETACH
 
 
 def _timing(kind: str, label: str, seconds: float) -> None:

@@ -363,8 +363,10 @@ def decode(student, x, depth: int = 0):
     if "a" in x:
         try:
             raw = base64.b64decode(x["a"], validate=True)
+            _check_npy_size(raw)
             arr = np.load(io.BytesIO(raw), allow_pickle=False)
-        except (ValueError, binascii.Error, OSError, EOFError) as exc:
+        except (ValueError, binascii.Error, OSError, EOFError,
+                MemoryError) as exc:
             raise ValueError(f"unreadable array: {exc}") from None
         if not isinstance(arr, np.ndarray) or arr.dtype.kind not in \
                 "biufc" or arr.dtype.fields is not None:
@@ -399,6 +401,21 @@ def decode(student, x, depth: int = 0):
         return Ref(student, _ref(x), str(x.get("type", ""))[:200],
                    bool(x.get("callable")))
     raise ValueError("malformed answer from the kernel")
+
+
+def _check_npy_size(raw: bytes) -> None:
+    """An ``.npy`` whose header claims more data than it holds (a forged
+    shape: np.load would first allocate all of it) raises ValueError."""
+    from numpy.lib import format as npy
+    fp = io.BytesIO(raw)
+    version = npy.read_magic(fp)
+    read = npy.read_array_header_1_0 if version == (1, 0) else \
+        npy.read_array_header_2_0
+    shape, _, dtype = read(fp)
+    need = math.prod(int(n) for n in shape) * dtype.itemsize
+    if need > len(raw):
+        raise ValueError(f"its header claims {need} bytes of data, it "
+                         f"holds {len(raw)}")
 
 
 def _ref(x):

@@ -60,3 +60,27 @@ def test_a_long_list_of_numbers_still_reads():
     S = _student(_answer({"seq": "list", "ref": 1,
                           "items": [{"f": "0.5"}] * 100_000}))
     assert len(S.call("f")) == 100_000
+
+
+def test_forged_array_header_is_refused_without_allocating():
+    """An answer's .npy claiming a huge shape (np.load would allocate it
+    first: MemoryError in the grader) is refused as unreadable."""
+    import base64
+    import io as _io
+
+    import numpy as np
+    import pytest
+
+    from coursekit import remote
+    from numpy.lib import format as npy
+    buf = _io.BytesIO()
+    np.save(buf, np.zeros(3), allow_pickle=False)
+    forged = _io.BytesIO()
+    npy.write_array_header_1_0(forged, {"descr": "<f8", "fortran_order":
+                                        False, "shape": (10**12,)})
+    forged.write(b"\0" * 24)
+    item = {"a": base64.b64encode(forged.getvalue()).decode()}
+    with pytest.raises(ValueError, match="claims"):
+        remote.decode(None, item)
+    ok = {"a": base64.b64encode(buf.getvalue()).decode()}
+    assert remote.decode(None, ok).shape == (3,)

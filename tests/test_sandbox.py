@@ -414,3 +414,27 @@ def test_kernel_reads_no_configuration_from_the_submission():
     assert env["PYTHONSAFEPATH"] == "1"
     assert not {"PYTHONSTARTUP", "JUPYTER_PATH", "JUPYTER_CONFIG_PATH",
                 "PYTHONUSERBASE"} & set(env)
+
+
+def test_connection_folder_cannot_fill_the_disk():
+    """The kernel's one writable folder of the grader's disk (where its
+    sockets are) is a 1 MB tmpfs of its own, gone at cleanup."""
+    _root()
+    import errno
+
+    from nbclient.util import run_sync
+
+    from coursekit.execute import SandboxKernelManager
+    km = SandboxKernelManager()
+    folder = km._private
+    st = os.statvfs(folder)
+    assert st.f_blocks * st.f_frsize <= 1 << 20
+    with pytest.raises(OSError) as exc:
+        with open(os.path.join(folder, "big"), "wb") as f:
+            f.write(b"x" * (2 << 20))
+            f.flush()
+    assert exc.value.errno == errno.ENOSPC
+    run_sync(km.cleanup_resources)()
+    assert not os.path.exists(folder)
+    with open("/proc/self/mounts") as f:
+        assert folder not in f.read()
