@@ -56,6 +56,7 @@ DEFAULTS = dict(
     uid_base=3_000_000, slots=64, slot_dir="/run/coursekit-sandbox",
     memory_mb=3072, cpu_seconds=600, file_mb=64,
     nproc=256, tmp_mb=256, hide=[], keep=[],
+    cpus=1.0,             # CPU time per kernel, in cores (cgroup)
     forbid=[],            # modules/packages absent from the kernel's view
     dlopt_dir=None,       # the dlopt package to copy (filtered)
     require=True,
@@ -202,6 +203,90 @@ def kill_uid(uid: int, rounds: int = 20) -> None:
             except OSError:
                 pass
         time.sleep(0.01)
+
+
+# -- a cgroup per kernel -----------------------------------------------------
+# rlimits are per process: a kernel that forks busy children (each in a
+# session of its own, so with its own share of the scheduler) or children
+# of 1.5 GB each slows or starves every other kernel on the machine. As
+# root the launcher puts the kernel, and all it starts, in cgroups of the
+# slot's own: memory (``memory_mb`` for all of them), pids (``nproc``)
+# and cpu (``cpus`` cores' worth of time). Where the machine has no
+# writable cgroup hierarchy (cgroup v1 controllers, or v2 with them
+# enabled) the kernel runs without, and the self-check says so.
+CGROUP_ROOT = "/sys/fs/cgroup"
+
+
+def _own_cgroups() -> dict:
+    """controller -> this process's cgroup path ("" key: cgroup v2)."""
+    out = {}
+    with open("/proc/self/cgroup") as f:
+        for line in f:
+            _, ctrls, path = line.rstrip("\n").split(":", 2)
+            for c in ctrls.split(",") if ctrls else [""]:
+                out[c] = path
+    return out
+
+
+def _cgroup_files(cfg, name: str) -> list[tuple[str, dict]]:
+    """[(folder, {file: value})] of the cgroups to make for one kernel."""
+    mem = str(int(cfg["memory_mb"]) * 1024 * 1024)
+    pids = str(int(cfg["nproc"]))
+    period = 100_000
+    quota = str(max(1000, int(float(cfg["cpus"]) * period)))
+    own = _own_cgroups()
+    v1 = {"memory": {"memory.limit_in_bytes": mem},
+          "pids": {"pids.max": pids},
+          "cpu": {"cpu.cfs_period_us": str(period),
+                  "cpu.cfs_quota_us": quota}}
+    if all(os.path.isdir(os.path.join(CGROUP_ROOT, c)) and c in own
+           for c in v1):
+        return [(os.path.join(CGROUP_ROOT, c, own[c].lstrip("/"), name), f)
+                for c, f in v1.items()]
+    if "" in own and os.path.exists(os.path.join(CGROUP_ROOT,
+                                                 "cgroup.controllers")):
+        base = os.path.join(CGROUP_ROOT, own[""].lstrip("/"))
+        with open(os.path.join(base, "cgroup.subtree_control")) as f:
+            enabled = set(f.read().split())
+        if {"memory", "pids", "cpu"} <= enabled:
+            return [(os.path.join(base, name),
+                     {"memory.max": mem, "memory.swap.max": "0",
+                      "pids.max": pids, "cpu.max": f"{quota} {period}"})]
+    raise OSError("no writable cgroup hierarchy with the memory, pids and "
+                  "cpu controllers")
+
+
+def make_cgroups(cfg, uid: int) -> list[str]:
+    """The slot's cgroups, with the kernel's limits: their folders."""
+    made = []
+    for folder, files in _cgroup_files(cfg, f"coursekit-{uid}"):
+        os.makedirs(folder, exist_ok=True)
+        made.append(folder)
+        for name, value in files.items():
+            path = os.path.join(folder, name)
+            if os.path.exists(path):
+                with open(path, "w") as f:
+                    f.write(value)
+    return made
+
+
+def join_cgroups(folders, pid: int) -> None:
+    for folder in folders:
+        with open(os.path.join(folder, "cgroup.procs"), "w") as f:
+            f.write(str(pid))
+
+
+def remove_cgroups(folders) -> None:
+    import time
+    for folder in folders:
+        for _ in range(50):          # empty once its processes are reaped
+            try:
+                os.rmdir(folder)
+                break
+            except FileNotFoundError:
+                break
+            except OSError:
+                time.sleep(0.02)
 
 
 # -- namespaces and files --------------------------------------------------
@@ -440,16 +525,36 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit(f"coursekit.sandbox: cannot isolate the "
                              f"kernel ({exc}); grading refused") from None
         how = "none"
+    groups = []
+    if uid is not None:
+        try:
+            groups = make_cgroups(cfg, uid)
+        except OSError as exc:
+            sys.stderr.write(f"coursekit.sandbox: no cgroup for this "
+                             f"kernel ({exc}): its limits are per "
+                             f"process only\n")
     alive_r, alive_w = os.pipe()
+    go_r, go_w = os.pipe()
     pid = os.fork()
     if pid == 0:
         os.close(alive_w)
+        os.close(go_w)
+        os.read(go_r, 1)            # in its cgroups before anything runs
+        os.close(go_r)
         try:
             _child(cfg, conn, as_root, uid, how, alive_r)
         except BaseException as exc:  # noqa: BLE001
             sys.stderr.write(f"coursekit.sandbox: {exc}\n")
         os._exit(70)
     os.close(alive_r)
+    os.close(go_r)
+    try:
+        join_cgroups(groups, pid)
+    except OSError as exc:
+        sys.stderr.write(f"coursekit.sandbox: could not enter the "
+                         f"kernel's cgroup ({exc})\n")
+    os.write(go_w, b"g")
+    os.close(go_w)
     # The launcher: forward termination, wait, clean the uid, release.
     signal.signal(signal.SIGINT, signal.SIG_IGN)   # the kernel handles it
 
@@ -472,6 +577,7 @@ def main(argv: list[str] | None = None) -> None:
             continue
     if uid is not None:
         kill_uid(uid)
+        remove_cgroups(groups)
         os.close(slot_fd)
     sys.exit(status if status >= 0 else 128 - status)
 

@@ -35,6 +35,26 @@ for fd, target in fds.items():
     except OSError:
         pass
 res["env"] = dict(os.environ)
+# The kernel's cgroup limits (coursekit.sandbox.make_cgroups), as the
+# Linux kernel applies them to it and everything it starts.
+res["cgroup"] = {}
+try:
+    for line in open("/proc/self/cgroup"):
+        _, ctrls, path = line.rstrip("\n").split(":", 2)
+        for c, files in (("memory", ("memory.limit_in_bytes",)),
+                         ("pids", ("pids.max",)),
+                         ("cpu", ("cpu.cfs_quota_us",)),
+                         ("", ("memory.max", "pids.max", "cpu.max"))):
+            if c in (ctrls.split(",") if ctrls else [""]):
+                base = os.path.join("/sys/fs/cgroup", c, path.lstrip("/"))
+                for name in files:
+                    try:
+                        res["cgroup"][name] = open(os.path.join(
+                            base, name)).read().strip()
+                    except OSError:
+                        pass
+except OSError:
+    pass
 try:
     res["proc_environ"] = open("/proc/self/environ", "rb").read().decode(
         errors="replace")
@@ -85,6 +105,7 @@ if os.fork() == 0:
         import time
         time.sleep(600)
     os._exit(0)
+res["extra"] = globals().get("EXTRA")
 print("PROBE" + json.dumps(res))
 '''
 
@@ -93,8 +114,11 @@ SECRET_VAR = "COURSEKIT_SELFCHECK_SECRET"
 
 def probe(paths, port: int = 1, cwd=None, settings=None,
           imports=("numpy", "dlopt", "dlopt.grading", "torch",
-                   "coursekit")) -> dict:
+                   "coursekit"), extra: str = "") -> dict:
     """Run PROBE in a sandboxed kernel; return its findings.
+
+    ``extra``: code run first; what it leaves in a global ``EXTRA`` comes
+    back as ``res["extra"]``.
 
     The grader's environment holds a made-up secret while the kernel
     starts (``COURSEKIT_SELFCHECK_SECRET``); ``res["secret_seen"]`` says
@@ -124,7 +148,7 @@ def probe(paths, port: int = 1, cwd=None, settings=None,
         run_sync(kc.wait_for_ready)(timeout=60)
         code = (f"PATHS = {list(map(str, paths))!r}\nPORT = {port}\n"
                 f"IMPORTS = {list(imports)!r}\n"
-                f"REPO = {str(pipeline.REPO)!r}\n" + PROBE)
+                f"REPO = {str(pipeline.REPO)!r}\n" + extra + "\n" + PROBE)
         run_sync(kc.execute_interactive)(
             code, timeout=60,
             output_hook=lambda m: out.append(m["content"].get("text", "")))
@@ -186,6 +210,15 @@ def run(environ=None):
                  if int(k) > 2 and v not in ("?", "/dev/null")
                  and not v.startswith(("socket:", "pipe:", "anon_inode:",
                                        res["cwd"] + "/"))}
+    cg = res.get("cgroup") or {}
+    mem = cg.get("memory.limit_in_bytes") or cg.get("memory.max")
+    limited = str(mem).isdigit() and int(mem) < 1 << 50
+    lines.append(("ok   " if limited else "WARN ")
+                 + ("memory, processes and CPU limited per kernel "
+                    f"(cgroup: {cg})" if limited else
+                    "no cgroup on this machine: the kernel's memory, "
+                    "processes and CPU are limited per process only "
+                    "(docs/grading.md, Known limits)"))
     env_keys = sorted(res["env"])
     here = res["cwd"].rstrip("/") + "/"
     config_in_cwd = sorted(

@@ -438,3 +438,49 @@ def test_connection_folder_cannot_fill_the_disk():
     assert not os.path.exists(folder)
     with open("/proc/self/mounts") as f:
         assert folder not in f.read()
+
+
+MEMORY_HOG = r'''
+import os, signal, time
+kids = []
+for _ in range(3):
+    pid = os.fork()
+    if pid == 0:
+        os.setsid()
+        b = bytearray(600 << 20)
+        for i in range(0, len(b), 4096):
+            b[i] = 1                  # resident: 600 MB each
+        time.sleep(2)
+        os._exit(0)
+    kids.append(pid)
+EXTRA = {"killed": 0}
+for pid in kids:
+    _, st = os.waitpid(pid, 0)
+    EXTRA["killed"] += os.WIFSIGNALED(st) and os.WTERMSIG(st) == 9
+'''
+
+
+@pytest.mark.slow
+def test_a_kernel_and_its_children_share_one_memory_limit():
+    """The memory limit is the kernel's, children included (a cgroup per
+    kernel): three children of 600 MB each under a 1,500 MB limit do not
+    all survive. Where the machine has no cgroups, the self-check says
+    the limits are per process only."""
+    _root()
+    from coursekit import sandbox
+    from coursekit.selfcheck import probe
+    try:
+        sandbox._cgroup_files(dict(sandbox.DEFAULTS), "coursekit-probe")
+        available = True
+    except OSError:
+        available = False
+    res = probe([], imports=(), settings={"memory_mb": 1500},
+                extra=MEMORY_HOG)
+    limit = res["cgroup"].get("memory.limit_in_bytes") or \
+        res["cgroup"].get("memory.max")
+    if available:
+        assert limit == str(1500 << 20), res["cgroup"]
+        assert res["cgroup"].get("pids.max") == "256"
+        assert res["extra"]["killed"] >= 1, res["extra"]
+    else:
+        assert not str(limit).isdigit() or int(limit) >= 1 << 50
