@@ -47,7 +47,7 @@ from nbgrader.preprocessors import Execute, SaveAutoGrades
 from traitlets import Bool, Dict, Integer
 
 from coursekit import judge, nbmeta, pipeline
-from coursekit.remote import Student, StudentStop
+from coursekit.remote import HarnessMissing, Student, StudentStop
 
 KERNEL_NAME = "coursekit-sandbox"
 IOPUB_MAX_BYTES = 256 * 1024       # one output message, at most
@@ -460,8 +460,8 @@ class SandboxedExecute(Execute):
             return None
         r = content.get("user_expressions", {}).get("r", {})
         if r.get("status") != "ok":
-            raise StudentStop("the grader's helper in your kernel was "
-                              "removed or replaced")
+            raise HarnessMissing("the grader's helper in your kernel was "
+                                 "removed or replaced")
         return r.get("data", {}).get("text/plain")
 
     def _drain_iopub(self):

@@ -211,6 +211,11 @@ class StudentStop(BaseException):
     """
 
 
+class HarnessMissing(StudentStop):
+    """The kernel has no working harness (the notebook deleted or
+    replaced it): installing it again answers the request."""
+
+
 class StudentError(Exception):
     """The student's code raised an exception (re-raised in the grader)."""
 
@@ -496,24 +501,43 @@ class Student:
         self._execute = execute
         self.timeout = timeout
         self.calls = 0
-        self._installed = False
         self._served: dict = {}      # token -> Served, for this check
         #: grader-side memory shared by the checks of one submission
         #: (e.g. a model trained once, judged by several cells)
         self.memo = {} if memo is None else memo
 
     # -- transport ----------------------------------------------------
+    @property
+    def _installed(self) -> bool:
+        """Whether the harness is in the kernel: installed with the first
+        request of a submission (remembered in ``memo``, which the
+        checks of one submission share), again whenever the notebook
+        has removed or replaced it since."""
+        return bool(self.memo.get("__coursekit_harness__"))
+
+    @_installed.setter
+    def _installed(self, value: bool) -> None:
+        self.memo["__coursekit_harness__"] = bool(value)
+
     def _send(self, request: str, timeout: float):
         """One round trip: the user expression (see ``_call``) answers
-        the request, and with the first request of each check first
-        (re)installs the harness."""
-        call = _call(request, not self._installed)
-        if self._served:      # the request may call served functions
-            raw = self._execute("", call, timeout, on_input=self._answer)
-        else:
-            raw = self._execute("", call, timeout)
+        the request, installing the harness first if it is not there."""
+        install = not self._installed
+        try:
+            raw = self._transport(_call(request, install), timeout)
+        except HarnessMissing:
+            if install:
+                raise
+            # a cell deleted or replaced it since: nothing of the request
+            # ran; install it again and ask once more
+            raw = self._transport(_call(request, True), timeout)
         self._installed = True
         return raw
+
+    def _transport(self, call: str, timeout: float):
+        if self._served:      # the request may call served functions
+            return self._execute("", call, timeout, on_input=self._answer)
+        return self._execute("", call, timeout)
 
     def _answer(self, prompt) -> str:
         """The grader's answer to a served function's call (an input

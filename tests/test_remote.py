@@ -84,3 +84,28 @@ def test_forged_array_header_is_refused_without_allocating():
         remote.decode(None, item)
     ok = {"a": base64.b64encode(buf.getvalue()).decode()}
     assert remote.decode(None, ok).shape == (3,)
+
+
+def test_harness_installed_once_per_submission_and_again_if_removed():
+    """The checks of one submission share the harness (installed with
+    the first request); a notebook that deleted or replaced it gets it
+    installed again, and the request is answered."""
+    from coursekit.remote import HarnessMissing
+    calls, state = [], {"deleted": False}
+
+    def execute(code, expr, timeout):
+        installing = expr.startswith("[exec(")
+        calls.append(installing)
+        if state["deleted"] and not installing:
+            raise HarnessMissing("removed")
+        state["deleted"] = False
+        return _answer({"i": "1"})
+    memo = {}
+    for _ in range(3):                       # three checks
+        assert Student(execute, timeout=1, memo=memo).value("x") == 1
+    assert calls == [True, False, False]
+    state["deleted"] = True                  # a cell deleted it
+    assert Student(execute, timeout=1, memo=memo).value("x") == 1
+    assert calls[3:] == [False, True]
+    assert Student(execute, timeout=1).value("x") == 1   # no memo: installs
+    assert calls[5:] == [True]
