@@ -223,7 +223,8 @@ class SandboxKernelManager(AsyncKernelManager):
         await KernelManager._async_cleanup_resources(self, restart)
         if not restart:
             if self._small:
-                _unmount(self._private)
+                from coursekit.sandbox import unmount
+                unmount(self._private)
                 self._small = False
             shutil.rmtree(self._private, ignore_errors=True)
 
@@ -242,12 +243,6 @@ def _small_tmpfs(path: str) -> bool:
     _mount("ck-kernel", path, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
            CONNECTION_DIR_LIMIT)
     return True
-
-
-def _unmount(path: str) -> None:
-    import ctypes
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.umount2(path.encode(), 2)      # MNT_DETACH
 
 
 def _timing(kind: str, label: str, seconds: float) -> None:

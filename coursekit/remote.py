@@ -253,6 +253,27 @@ class Refused(Exception):
     says nothing about which function was called."""
 
 
+def served_array(value, shape, call: str, what: str,
+                 means: str = "an array of numbers") -> np.ndarray:
+    """An argument of a served function (see :meth:`Student.serve`) as a
+    float64 array of ``shape``; anything else is refused with the same
+    message whichever function is served (the student's code gets a
+    ValueError naming ``call`` and ``what``)."""
+    shape = tuple(shape)
+    try:
+        a = np.asarray(value)
+        if a.dtype.kind not in "biuf":
+            raise TypeError
+        a = np.array(a, dtype=float)
+    except (TypeError, ValueError):
+        raise Refused(f"{call}: {what} must be {means} (shape "
+                      f"{shape})") from None
+    if a.shape != shape:
+        raise Refused(f"{call}: {what} has shape {a.shape}; it must be "
+                      f"{means} (shape {shape})")
+    return a
+
+
 class Served:
     """A grader-side function handed to the student's code (made by
     :meth:`Student.serve`). In the kernel it is a stub ``name(*params)``

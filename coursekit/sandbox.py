@@ -105,6 +105,11 @@ def _mount(src, target, fstype, flags, data=None) -> None:
                        enc(data)), f"mount {target}")
 
 
+def unmount(target: str) -> None:
+    """Detach the mount at ``target`` (MNT_DETACH; errors ignored)."""
+    _libc.umount2(target.encode(), 2)
+
+
 def settings() -> dict:
     return dict(DEFAULTS, **json.loads(os.environ.get("COURSEKIT_SANDBOX",
                                                       "{}")))

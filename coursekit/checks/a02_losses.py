@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from coursekit.judge import hidden, note, show
-from coursekit.remote import Code, Refused, RList
+from coursekit.remote import Code, RList, served_array
 from dlopt.grading import Feedback, Mistake, check_array, to_float_array
 
 # scipy is absent too: scipy.optimize.approx_fprime / scipy.differentiate
@@ -528,9 +528,9 @@ class _Derivation:
             "a number, for the loss"
 
         def backward(x, g):
-            x = _served_array(x, x_shape, "x", "an array of the shape of "
-                              "the step's point x")
-            g = _served_array(g, g_shape, "g", g_means)
+            x = served_array(x, x_shape, "backward(x, g)", "x",
+                             "an array of the shape of the step's point x")
+            g = served_array(g, g_shape, "backward(x, g)", "g", g_means)
             # both forms, whichever is served: the same work every call
             outs = [np.asarray(f(self, x.copy(), g.copy()), dtype=float)
                     for f in forms]
@@ -559,24 +559,6 @@ class _Derivation:
             errs[name] = float(np.max(np.abs(a - num) / np.maximum(
                 1e-8, np.abs(a) + np.abs(num))))
         return errs
-
-
-def _served_array(v, shape, what, means):
-    """A served backward's argument as a float64 array of ``shape``,
-    refused alike whichever form is served (the student's code gets a
-    ValueError)."""
-    try:
-        a = np.asarray(v)
-        if a.dtype.kind not in "biuf":
-            raise TypeError
-        a = np.array(a, dtype=float)
-    except (TypeError, ValueError):
-        raise Refused(f"backward(x, g): {what} must be {means} "
-                      f"(shape {tuple(shape)})") from None
-    if a.shape != tuple(shape):
-        raise Refused(f"backward(x, g): {what} has shape {a.shape}; it "
-                      f"must be {means} (shape {tuple(shape)})")
-    return a
 
 
 def _checkable_derivation(rng):

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from coursekit.judge import hidden, show
-from coursekit.remote import Refused, StudentError
+from coursekit.remote import Refused, StudentError, served_array
 from dlopt.grading import Feedback, Mistake, check_array
 
 KERNEL = {"forbid": ["torch", "functorch", "dlopt.mlp", "dlopt.maps",
@@ -251,16 +251,16 @@ def _served_backward(form, N, D, M, K):
     """backward(X, Y, params, cache) computing ``form`` (served), for
     arguments of the case's shapes (X of shape (N, D), W1 (M, D), ...)."""
     def backward(X, Y, params, cache):
-        X = _served_array(X, (N, D), "X")
-        Y = _served_array(Y, (N, K), "Y")
+        X = _arg(X, (N, D), "X")
+        Y = _arg(Y, (N, K), "Y")
         p = _served_dict(params, "params", NAMES)
-        p = {"W1": _served_array(p["W1"], (M, D), "params['W1']"),
-             "b1": _served_array(p["b1"], (M,), "params['b1']"),
-             "W2": _served_array(p["W2"], (K, M), "params['W2']"),
-             "b2": _served_array(p["b2"], (K,), "params['b2']")}
+        p = {"W1": _arg(p["W1"], (M, D), "params['W1']"),
+             "b1": _arg(p["b1"], (M,), "params['b1']"),
+             "W2": _arg(p["W2"], (K, M), "params['W2']"),
+             "b2": _arg(p["b2"], (K,), "params['b2']")}
         c = _served_dict(cache, "cache", ["A1", "Y_hat"])
-        c = {"A1": _served_array(c["A1"], (N, M), "cache['A1']"),
-             "Y_hat": _served_array(c["Y_hat"], (N, K), "cache['Y_hat']")}
+        c = {"A1": _arg(c["A1"], (N, M), "cache['A1']"),
+             "Y_hat": _arg(c["Y_hat"], (N, K), "cache['Y_hat']")}
         # every form, whichever is served: the same work every call
         forms = _forms(X, Y, p, c)
         return {k: np.asarray(v, dtype=float)
@@ -268,28 +268,15 @@ def _served_backward(form, N, D, M, K):
     return backward
 
 
+def _arg(v, shape, what):
+    return served_array(v, shape, "backward(X, Y, params, cache)", what)
+
+
 def _served_dict(v, what, keys):
     if not isinstance(v, dict) or not set(keys) <= set(v):
         raise Refused(f"backward(X, Y, params, cache): {what} must be a "
                       f"dict with the keys {keys}")
     return v
-
-
-def _served_array(v, shape, what):
-    """An argument as a float64 array of ``shape``, refused alike
-    whichever form is served."""
-    try:
-        a = np.asarray(v)
-        if a.dtype.kind not in "biuf":
-            raise TypeError
-        a = np.array(a, dtype=float)
-    except (TypeError, ValueError):
-        a = None
-    if a is None or a.shape != shape:
-        raise Refused(f"backward(X, Y, params, cache): {what} must be an "
-                      f"array of numbers of shape {shape}"
-                      + ("" if a is None else f", not {a.shape}"))
-    return a
 
 
 def _check_find(S, rng, form):
